@@ -1,0 +1,1 @@
+"""Provider clients behind small capability interfaces (text, music, image)."""
