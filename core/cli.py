@@ -1,0 +1,201 @@
+"""`python -m core.cli`: automation entry points over the same services and read models as the pages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core.config import ConfigError, load_settings
+from core.deps import Dependencies, build_dependencies
+from core.errors import UserError
+from core.logs import configure_logging
+from core.models import COMPLETED, TERMINAL_STATUSES
+from core.users import Actor, actor_for, ensure_user, find_user
+from core.views import JobDetail, all_schemas
+
+Command = Callable[[Dependencies, argparse.Namespace], int]
+_COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        _COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def emit(args: argparse.Namespace, model: Any, human: str) -> None:
+    out(model.model_dump_json(indent=2) if getattr(args, "json", False) else human)
+
+
+def cli_actor(deps: Dependencies, username: str) -> Actor:
+    """The CLI is an operator tool: it acts as the named user, creating a plain analyst if missing."""
+    with deps.sessionmaker.begin() as s:
+        user = find_user(s, username) or ensure_user(s, username)
+        return actor_for(user)
+
+
+def describe(job: JobDetail) -> str:
+    lines = [f"job {job.id}: {job.status}" + (f" at {job.current_step}" if job.current_step else "")]
+    if job.title:
+        lines.append(f"  title: {job.title}")
+    if job.error_message:
+        lines.append(f"  failed at {job.error_step}: {job.error_message}")
+    for run in job.steps:
+        took = f"{run.duration_seconds:.1f}s" if run.duration_seconds is not None else "running"
+        lines.append(f"  [{run.status:>9}] {run.label:<22} {took:>9}  {run.service or ''}")
+    if job.audio:
+        lines.append(f"  audio: {job.audio.path} ({job.audio.size_bytes:,} bytes)")
+    if job.image:
+        lines.append(f"  cover: {job.image.path} ({job.image.size_bytes:,} bytes)")
+    return "\n".join(lines)
+
+
+@command("init-db")
+def cmd_init_db(deps: Dependencies, _args: argparse.Namespace) -> int:
+    from core.migrate import upgrade
+
+    upgrade(deps.settings.database_url)
+    out("database is up to date")
+    return 0
+
+
+@command("schema")
+def cmd_schema(_deps: Dependencies, _args: argparse.Namespace) -> int:
+    out(json.dumps(all_schemas(), indent=2))
+    return 0
+
+
+@command("submit")
+def cmd_submit(deps: Dependencies, args: argparse.Namespace) -> int:
+    from core.jobs import get_job, submit_job
+
+    actor = cli_actor(deps, args.user)
+    summary = submit_job(deps, actor, args.concept)
+    if not args.wait:
+        emit(args, summary, f"submitted job {summary.id}")
+        return 0
+    deadline = time.monotonic() + args.wait
+    job = get_job(deps, actor, summary.id)
+    while job.status not in TERMINAL_STATUSES and time.monotonic() < deadline:
+        time.sleep(0.5)
+        job = get_job(deps, actor, summary.id)
+    emit(args, job, describe(job))
+    if job.status not in TERMINAL_STATUSES:
+        sys.stderr.write(f"job {job.id} still {job.status} after {args.wait}s\n")
+    return 0 if job.status == COMPLETED else 1
+
+
+@command("status")
+def cmd_status(deps: Dependencies, args: argparse.Namespace) -> int:
+    from core.jobs import get_job
+
+    job = get_job(deps, cli_actor(deps, args.user), args.job_id)
+    emit(args, job, describe(job))
+    return 0
+
+
+@command("run")
+def cmd_run(deps: Dependencies, args: argparse.Namespace) -> int:
+    """The whole product on this machine: migrations, first admin, Redis if needed, simulator, worker, app."""
+    import secrets as pysecrets
+
+    from sqlalchemy import func, select
+
+    from core import stack as stk
+    from core.auth import create_user
+    from core.config import SIMULATOR_URL
+    from core.migrate import upgrade
+    from core.models import User
+
+    settings = deps.settings
+    upgrade(settings.database_url)
+    with deps.sessionmaker() as s:
+        has_users = bool(s.scalar(select(func.count()).select_from(User)))
+    if not has_users:
+        password = pysecrets.token_urlsafe(12)
+        create_user(deps, "demo", password, admin=True)
+        out("=" * 64)
+        out("First run: created the admin user 'demo'.")
+        out(f"One-time password: {password}")
+        out("Sign in with it, then create accounts with: python -m core.cli create-user NAME")
+        out("=" * 64)
+    uses_sim = SIMULATOR_URL in (settings.suno_base_url, settings.nanobanana_base_url) or (
+        settings.openrouter_base_url.startswith(SIMULATOR_URL)
+    )
+    stack = stk.Stack(env=dict(__import__("os").environ))
+    try:
+        stk.ensure_redis(stack, settings.redis_url)
+        url = stk.start_product(
+            stack,
+            redis_url=settings.redis_url,
+            sim_port=settings.simulator_port if uses_sim else None,
+            app_port=args.port,
+            open_browser=not args.no_browser,
+        )
+        out(f"Songsmith is running at {url.replace('127.0.0.1', 'localhost')}  (Ctrl-C stops everything)")
+        while (problem := stack.failed()) is None:
+            time.sleep(1)
+        sys.stderr.write(f"stopping: {problem}\n")
+        return 1
+    except KeyboardInterrupt:
+        out("\nstopping…")
+        return 0
+    finally:
+        stack.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.cli", description="Songsmith automation")
+    parser.add_argument("--user", default="demo", help="act as this user (default: demo)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init-db", help="apply database migrations")
+    sub.add_parser("schema", help="print the JSON Schema of the read models")
+    p = sub.add_parser("submit", help="submit one concept")
+    p.add_argument("concept")
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="block until the job ends")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("status", help="show one job")
+    p.add_argument("job_id")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("run", help="run the whole product (simulator, worker, app)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--no-browser", action="store_true")
+    for extend in _PARSER_HOOKS:
+        extend(sub)
+    return parser
+
+
+_PARSER_HOOKS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    configure_logging("cli", level="WARNING", json=settings.log_json, secrets=settings.secrets)
+    deps = build_dependencies(settings)
+    try:
+        return _COMMANDS[args.command](deps, args)
+    except UserError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return 1
+    finally:
+        deps.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

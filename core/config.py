@@ -1,0 +1,134 @@
+"""Settings from the environment and an optional .env; one clear line per bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SIMULATOR_URL = "http://127.0.0.1:8765"
+
+
+class ConfigError(Exception):
+    """Raised with a one-line, user-facing message naming the offending variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite:///./data/songsmith.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    artifact_dir: Path = Path("./data/artifacts")
+    queue_prefix: str = "songsmith"
+
+    # Providers: the defaults point at the local simulator; set real base URLs and keys to go live.
+    openrouter_base_url: str = f"{SIMULATOR_URL}/api/v1"
+    openrouter_api_key: SecretStr = SecretStr("sim-openrouter-key")
+    openrouter_default_model: str = "openai/gpt-4o-mini"
+    openrouter_fallback_models: str = (
+        "openai/gpt-4o-mini,openai/gpt-4o,anthropic/claude-3.5-sonnet,google/gemini-2.5-flash"
+    )
+    openrouter_app_url: str = "https://github.com/songsmith"
+    openrouter_app_title: str = "Songsmith"
+    suno_base_url: str = SIMULATOR_URL
+    suno_api_key: SecretStr = SecretStr("sim-suno-key")
+    suno_model: str = "V4_5"
+    suno_flavor: Literal["kie", "sunoapi"] = "kie"
+    suno_callback_url: str = "https://example.invalid/suno-callback"
+    nanobanana_base_url: str = SIMULATOR_URL
+    nanobanana_api_key: SecretStr = SecretStr("sim-nanobanana-key")
+    nanobanana_model: str = "google/nano-banana"
+
+    # Timeouts (seconds) for every provider call.
+    http_connect_timeout: float = Field(10.0, gt=0)
+    http_read_timeout: float = Field(60.0, gt=0)
+    http_total_timeout: float = Field(120.0, gt=0)
+    llm_read_timeout: float = Field(120.0, gt=0)
+
+    # Remote task polling: first check after `poll_initial`, growing by `poll_growth` to `poll_max`.
+    poll_initial_seconds: float = Field(2.0, ge=0)
+    poll_growth: float = Field(1.5, ge=1)
+    poll_max_seconds: float = Field(15.0, gt=0)
+    music_deadline_seconds: float = Field(600.0, gt=0)
+    image_deadline_seconds: float = Field(300.0, gt=0)
+
+    # Retries of transient provider errors, per step run.
+    step_retry_budget: int = Field(4, ge=0)
+    retry_base_seconds: float = Field(2.0, ge=0)
+    retry_max_seconds: float = Field(60.0, gt=0)
+
+    # Downloads of provider artifact URLs.
+    download_max_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    download_timeout: float = Field(60.0, gt=0)
+    download_max_redirects: int = Field(3, ge=0)
+    download_allowed_hosts: str = "127.0.0.1:8765,localhost:8765"
+
+    # Jobs and RQ.
+    concept_max_chars: int = Field(2000, gt=0)
+    job_timeout_seconds: int = Field(300, gt=0)
+    lease_seconds: int = Field(360, gt=0)
+    result_ttl_seconds: int = Field(600, ge=0)
+    failure_ttl_seconds: int = Field(86400, ge=0)
+
+    # Embedded simulator (used by `make run`).
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = Field(8765, gt=0, lt=65536)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("openrouter_base_url", "suno_base_url", "nanobanana_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def allowed_download_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.download_allowed_hosts.split(",") if h.strip())
+
+    @property
+    def fallback_models(self) -> list[str]:
+        return [m.strip() for m in self.openrouter_fallback_models.split(",") if m.strip()]
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log redactor and the leak tests."""
+        keys = (self.openrouter_api_key, self.suno_api_key, self.nanobanana_api_key)
+        return [k.get_secret_value() for k in keys if k.get_secret_value()]
+
+    def fingerprint(self) -> str:
+        """A stable, secret-free key for caching one Dependencies per configuration."""
+        data = self.model_dump(
+            mode="json", exclude={"openrouter_api_key", "suno_api_key", "nanobanana_api_key"}
+        )
+        return repr(sorted(data.items()))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning pydantic's report into one line that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "configuration"
+        raise ConfigError(f"Invalid configuration: {name}: {err['msg']}") from None

@@ -1,0 +1,388 @@
+"""Runs one step of one job: claim it, call the step, persist what it produced, enqueue what comes next.
+
+No database transaction stays open across a provider call: claim (tx 1) → step (HTTP) → apply (tx 2)
+→ enqueue after commit. A lease on the job row turns a duplicate RQ delivery into a no-op.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.deps import Dependencies
+from core.logs import get_logger
+from core.models import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    Artifact,
+    Job,
+    JobEvent,
+)
+from core.pipeline import STEPS, next_step
+from core.pipeline.errors import StepFailed
+from core.pipeline.steps import STEP_FUNCTIONS, Done, JobSnapshot, StepContext, StepResult, Wait
+from core.providers.errors import AmbiguousSubmitError, ProviderError, RetryableProviderError
+from core.queueing import enqueue_step, new_rq_job_id
+from core.storage import StorageError
+
+log = get_logger("songsmith.pipeline")
+
+# Steps that submit a paid remote task: (task id column, submit counter column).
+SUBMIT_STEPS = {
+    "render_audio": ("music_task_id", "music_submit_attempts"),
+    "render_cover": ("image_task_id", "image_submit_attempts"),
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    snapshot: JobSnapshot
+    step_started_at: datetime
+    event_id: int
+    priority: str
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    step: str
+    rq_job_id: str
+    delay: float
+
+
+def run_step(deps: Dependencies, job_id: str, step: str, attempt: int, *, delivery: str) -> str:
+    """Returns a short outcome word (claimed-elsewhere, waiting, advanced, completed, failed, ...)."""
+    if step not in STEP_FUNCTIONS:
+        log.error("unknown_step", job_id=job_id, step=step)
+        return "unknown-step"
+    claim = _claim(deps, uuid.UUID(job_id), step, attempt, delivery)
+    if isinstance(claim, str):
+        log.info("step_skipped", job_id=job_id, step=step, reason=claim)
+        return claim
+    log.info("step_started", job_id=job_id, step=step, attempt=attempt)
+    ctx = StepContext(
+        job=claim.snapshot,
+        settings=deps.settings,
+        llm=deps.llm,
+        music=deps.music,
+        image=deps.image,
+        downloader=deps.downloader,
+        storage=deps.storage,
+        now=deps.clock(),
+        step_started_at=claim.step_started_at,
+        artifact_exists=lambda art_id: _artifact_exists(deps, art_id),
+    )
+    apply: Any
+    try:
+        result = STEP_FUNCTIONS[step](ctx)
+        apply = partial(_on_result, deps, claim=claim, step=step, result=result)
+    except RetryableProviderError as exc:
+        apply = partial(_on_retryable, deps, claim=claim, step=step, exc=exc)
+    except (ProviderError, StepFailed, StorageError) as exc:
+        reason = exc.message if isinstance(exc, ProviderError) else str(exc)
+        clear_no = isinstance(exc, ProviderError) and not isinstance(exc, AmbiguousSubmitError)
+        apply = partial(_on_failed, deps, claim=claim, step=step, reason=reason, unsubmit=clear_no)
+    except Exception:
+        log.exception("step_crashed", job_id=job_id, step=step)
+        reason = (
+            f"Unexpected error in step {step}; reference {claim.snapshot.correlation_id}. "
+            "Retry the job, and report it if it happens again."
+        )
+        apply = partial(_on_failed, deps, claim=claim, step=step, reason=reason)
+    return _finish(deps, claim, step, delivery, apply)
+
+
+def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, delivery: str) -> Claim | str:
+    now = deps.clock()
+    with deps.sessionmaker.begin() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            return "missing"
+        if job.status not in ACTIVE_STATUSES or job.attempt != attempt or job.current_step != step:
+            return "stale"
+        if job.cancel_requested:
+            _mark_cancelled(s, job, now)
+            return "cancelled"
+        claimed = s.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.attempt == attempt,
+                Job.current_step == step,
+                Job.status.in_(ACTIVE_STATUSES),
+                or_(Job.lease_until.is_(None), Job.lease_until < now, Job.lease_owner == delivery),
+            )
+            .values(lease_owner=delivery, lease_until=now + timedelta(seconds=deps.settings.lease_seconds))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            return "claimed-elsewhere"
+        s.refresh(job)
+        if job.status == PENDING:
+            job.status = RUNNING
+            job.started_at = job.started_at or now
+            s.add(_status_event(job, RUNNING, now, step=step))
+        task_col = SUBMIT_STEPS.get(step)
+        if task_col and getattr(job, task_col[0]) is None:
+            # The "submitting" marker is committed before the paid call (contract 2.8).
+            setattr(job, task_col[1], getattr(job, task_col[1]) + 1)
+        job.updated_at = now
+        event = _open_step_event(s, job, step, now)
+        return Claim(
+            snapshot=_snapshot(job),
+            step_started_at=event.started_at,
+            event_id=event.id,
+            priority=job.priority,
+        )
+
+
+def _finish(deps: Dependencies, claim: Claim, step: str, delivery: str, apply: Any) -> str:
+    with deps.sessionmaker.begin() as s:
+        job = s.get(Job, claim.snapshot.id, with_for_update=True)
+        if job is None or job.lease_owner != delivery or job.current_step != step:
+            return "lease-lost"
+        outcome, scheduled = apply(s, job)
+        job.lease_owner = None
+        job.lease_until = None
+        job.updated_at = deps.clock()
+        if scheduled is not None:
+            job.rq_job_id = scheduled.rq_job_id
+            job.next_run_at = deps.clock() + timedelta(seconds=scheduled.delay)
+        correlation_id, priority, attempt = job.correlation_id, job.priority, job.attempt
+    if scheduled is not None:
+        schedule(deps, str(claim.snapshot.id), scheduled, attempt, correlation_id, priority)
+    log.info("step_finished", job_id=str(claim.snapshot.id), step=step, outcome=outcome)
+    return outcome
+
+
+def schedule(
+    deps: Dependencies, job_id: str, scheduled: Scheduled, attempt: int, correlation_id: str, priority: str
+) -> None:
+    """Enqueue after commit; if Redis refuses, the reconciler re-enqueues from the database later."""
+    try:
+        enqueue_step(
+            deps.settings,
+            deps.queues.for_priority(priority),
+            job_id=job_id,
+            step=scheduled.step,
+            attempt=attempt,
+            correlation_id=correlation_id,
+            rq_job_id=scheduled.rq_job_id,
+            delay=scheduled.delay,
+        )
+    except Exception:
+        log.exception("enqueue_failed", job_id=job_id, step=scheduled.step)
+
+
+def _on_result(
+    deps: Dependencies, s: Session, job: Job, *, claim: Claim, step: str, result: StepResult
+) -> tuple[str, Scheduled | None]:
+    now = deps.clock()
+    for column, value in result.updates.items():
+        setattr(job, column, value)
+    event = s.get(JobEvent, claim.event_id)
+    assert event is not None
+    event.service, event.model = result.service, result.model
+    event.remote_task_id = result.remote_task_id or event.remote_task_id
+    if isinstance(result, Wait):
+        if result.polled:
+            job.step_polls += 1
+        event.output = {**(event.output or {}), **result.output, "checks": job.step_polls}
+        return "waiting", Scheduled(step, new_rq_job_id(str(job.id), step), result.delay)
+    if result.artifact is not None:
+        _add_artifact(s, job, result, now)
+    event.status, event.finished_at = "succeeded", now
+    event.output = {**(event.output or {}), **result.output}
+    job.step_retries = 0
+    job.step_polls = 0
+    nxt = next_step(step)
+    if nxt is None:
+        job.status, job.finished_at, job.current_step = COMPLETED, now, None
+        s.add(_status_event(job, COMPLETED, now))
+        return "completed", None
+    job.current_step = nxt
+    return "advanced", Scheduled(nxt, new_rq_job_id(str(job.id), nxt), 0.0)
+
+
+def _add_artifact(s: Session, job: Job, result: Done, now: datetime) -> None:
+    art = result.artifact
+    assert art is not None
+    version = (
+        s.scalar(
+            select(func.max(Artifact.version)).where(Artifact.job_id == job.id, Artifact.kind == art.kind)
+        )
+        or 0
+    ) + 1
+    row = Artifact(
+        job_id=job.id,
+        kind=art.kind,
+        version=version,
+        path=art.stored.path,
+        content_type=art.content_type,
+        size_bytes=art.stored.size_bytes,
+        sha256=art.stored.sha256,
+        source_url=art.source_url,
+        created_at=now,
+    )
+    s.add(row)
+    s.flush()
+    if art.kind == "audio":
+        job.audio_artifact_id = row.id
+    else:
+        job.image_artifact_id = row.id
+
+
+def backoff_delay(deps: Dependencies, retries: int, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter, never sooner than the provider's Retry-After."""
+    cfg = deps.settings
+    ceiling = min(cfg.retry_max_seconds, cfg.retry_base_seconds * (2**retries))
+    delay = random.uniform(ceiling / 2, ceiling) if ceiling > 0 else 0.0
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cfg.retry_max_seconds * 5))
+    return delay
+
+
+def _on_retryable(
+    deps: Dependencies, s: Session, job: Job, *, claim: Claim, step: str, exc: RetryableProviderError
+) -> tuple[str, Scheduled | None]:
+    now = deps.clock()
+    _undo_submit_marker(job, step, claim, ambiguous=isinstance(exc, AmbiguousSubmitError))
+    made = job.step_retries + 1
+    status = f"HTTP {exc.status}" if exc.status else "no response"
+    if job.step_retries >= deps.settings.step_retry_budget:
+        reason = f"{exc.provider} kept failing after {made} attempts (last: {status}): {exc.message}"
+        return _on_failed(deps, s, job, claim=claim, step=step, reason=reason)
+    job.step_retries = made
+    delay = backoff_delay(deps, made - 1, exc.retry_after)
+    s.add(
+        JobEvent(
+            job_id=job.id,
+            attempt=job.attempt,
+            kind="retry",
+            step=step,
+            status="retrying",
+            service=exc.provider,
+            started_at=now,
+            finished_at=now,
+            message=exc.message,
+            output={
+                "status": exc.status,
+                "retry_after": exc.retry_after,
+                "delay": round(delay, 2),
+                "retry": made,
+            },
+        )
+    )
+    return "retrying", Scheduled(step, new_rq_job_id(str(job.id), step), delay)
+
+
+def _on_failed(
+    deps: Dependencies, s: Session, job: Job, *, claim: Claim, step: str, reason: str, unsubmit: bool = False
+) -> tuple[str, Scheduled | None]:
+    now = deps.clock()
+    if unsubmit:
+        _undo_submit_marker(job, step, claim, ambiguous=False)
+    event = s.get(JobEvent, claim.event_id)
+    if event is not None and event.finished_at is None:
+        event.status, event.finished_at, event.message = "failed", now, reason
+    job.status, job.finished_at = FAILED, now
+    job.error_step, job.error_message = step, reason
+    s.add(_status_event(job, FAILED, now, step=step, message=reason))
+    return "failed", None
+
+
+def _undo_submit_marker(job: Job, step: str, claim: Claim, *, ambiguous: bool) -> None:
+    """A submit that clearly was not accepted does not count toward the one-resubmit allowance."""
+    cols = SUBMIT_STEPS.get(step)
+    if cols and not ambiguous and getattr(claim.snapshot, cols[0]) is None and getattr(job, cols[0]) is None:
+        setattr(job, cols[1], max(0, getattr(job, cols[1]) - 1))
+
+
+def _mark_cancelled(s: Session, job: Job, now: datetime) -> None:
+    for event in s.scalars(
+        select(JobEvent).where(
+            JobEvent.job_id == job.id, JobEvent.kind == "step", JobEvent.finished_at.is_(None)
+        )
+    ):
+        event.status, event.finished_at = "cancelled", now
+    job.status, job.finished_at, job.updated_at = CANCELLED, now, now
+    job.lease_owner = job.lease_until = None
+    s.add(_status_event(job, CANCELLED, now, step=job.current_step))
+
+
+def _open_step_event(s: Session, job: Job, step: str, now: datetime) -> JobEvent:
+    event = s.scalars(
+        select(JobEvent)
+        .where(
+            JobEvent.job_id == job.id,
+            JobEvent.attempt == job.attempt,
+            JobEvent.kind == "step",
+            JobEvent.step == step,
+            JobEvent.finished_at.is_(None),
+        )
+        .order_by(JobEvent.id.desc())
+        .limit(1)
+    ).first()
+    if event is None:
+        event = JobEvent(
+            job_id=job.id, attempt=job.attempt, kind="step", step=step, status="running", started_at=now
+        )
+        s.add(event)
+        s.flush()
+    return event
+
+
+def _status_event(
+    job: Job, status: str, now: datetime, *, step: str | None = None, message: str | None = None
+) -> JobEvent:
+    return JobEvent(
+        job_id=job.id,
+        attempt=job.attempt,
+        kind="status",
+        step=step,
+        status=status,
+        started_at=now,
+        finished_at=now,
+        message=message,
+    )
+
+
+def _snapshot(job: Job) -> JobSnapshot:
+    return JobSnapshot(
+        id=job.id,
+        concept=job.concept,
+        llm_model=job.llm_model,
+        attempt=job.attempt,
+        correlation_id=job.correlation_id,
+        song_options=job.song_options,
+        chosen_option=job.chosen_option,
+        image_prompt=job.image_prompt,
+        music_task_id=job.music_task_id,
+        music_submit_attempts=job.music_submit_attempts,
+        image_task_id=job.image_task_id,
+        image_submit_attempts=job.image_submit_attempts,
+        audio_artifact_id=job.audio_artifact_id,
+        image_artifact_id=job.image_artifact_id,
+        step_polls=job.step_polls,
+    )
+
+
+def _artifact_exists(deps: Dependencies, artifact_id: int | None) -> bool:
+    if artifact_id is None:
+        return False
+    with deps.sessionmaker() as s:
+        art = s.get(Artifact, artifact_id)
+        return art is not None and deps.storage.exists(art.path)
+
+
+__all__ = ["STEPS", "Scheduled", "backoff_delay", "run_step", "schedule"]

@@ -1,0 +1,140 @@
+"""Starts and stops the whole product as child processes: `make run` and the browser tests share it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+from redis import Redis
+from redis.exceptions import RedisError
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        ok = bool(client.ping())
+        client.close()
+        return ok
+    except (RedisError, OSError, ValueError):
+        return False
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with code {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+@dataclass
+class Stack:
+    """A set of child processes started in order and stopped in reverse, even on failure."""
+
+    env: dict[str, str]
+    log_dir: Path | None = None
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, args: list[str], extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        env = {**self.env, **(extra_env or {})}
+        out = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+    def failed(self) -> str | None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                return f"{name} exited with code {proc.returncode}"
+        return None
+
+
+def ensure_redis(stack: Stack, url: str) -> None:
+    """Start a throwaway redis-server for a local URL when none answers; else say what to install."""
+    if redis_answers(url):
+        return
+    parsed = urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"Redis does not answer at {url}. Start it, or set REDIS_URL to one that does.")
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit(
+            f"Redis does not answer at {url} and redis-server is not installed. "
+            "Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)."
+        )
+    port = str(parsed.port or 6379)
+    stack.start("redis", [server, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+    deadline = time.monotonic() + 10
+    while not redis_answers(url):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"redis-server did not come up on port {port}")
+        time.sleep(0.1)
+
+
+def start_product(
+    stack: Stack,
+    *,
+    redis_url: str,
+    sim_port: int | None,
+    app_port: int,
+    open_browser: bool = False,
+) -> str:
+    """Simulator (if used), one worker with the scheduler, the reconciler loop, and Streamlit."""
+    if sim_port is not None:
+        sim = stack.start("simulator", [PY, "-m", "simulator", "--host", "127.0.0.1", "--port", str(sim_port)])
+        wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", proc=sim)
+    stack.start("worker", [PY, "-m", "worker"])
+    app = stack.start(
+        "app",
+        [
+            PY, "-m", "streamlit", "run", "app.py",
+            "--server.port", str(app_port),
+            "--server.address", "127.0.0.1",
+            "--server.headless", "false" if open_browser else "true",
+        ],
+    )
+    url = f"http://127.0.0.1:{app_port}"
+    wait_http(f"{url}/_stcore/health", proc=app, timeout=90)
+    return url

@@ -1,0 +1,67 @@
+"""One job: status, step timeline, options, lyrics, prompt, player, cover and downloads; live while running."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.jobs import get_job, read_artifact
+from core.models import ACTIVE_STATUSES
+from ui.auth import require_actor
+from ui.deps import get_dependencies
+from ui.widgets import duration_text, guarded, options_frame, status_badge, timeline_frame
+
+actor = require_actor()
+deps = get_dependencies()
+job_id = st.query_params.get("id", "")
+if not job_id:
+    st.info("Open a job from the Jobs page.")
+    st.page_link("pages/jobs.py", label="Go to Jobs", icon=":material/queue_music:")
+    st.stop()
+
+first = guarded(lambda: get_job(deps, actor, job_id))
+if first is None:
+    st.stop()
+
+
+@st.fragment(run_every="2s" if first.status in ACTIVE_STATUSES else None)
+def live() -> None:
+    job = guarded(lambda: get_job(deps, actor, job_id))
+    if job is None:
+        return
+    st.title(job.title or "Untitled song")
+    status_badge(job.status)
+    cols = st.columns(4)
+    cols[0].metric("Current step", job.current_step or "—")
+    cols[1].metric("Attempt", job.attempt)
+    cols[2].metric("Duration", duration_text(job.duration_seconds))
+    cols[3].metric("Model", job.llm_model)
+    st.caption(f"Concept: {job.concept}")
+    st.caption(f"Correlation id: `{job.correlation_id}`")
+    if job.error_message:
+        st.error(f"Failed at **{job.error_step}**: {job.error_message}")
+    st.subheader("Timeline")
+    st.dataframe(timeline_frame(job), hide_index=True, width="stretch")
+    if job.song_options:
+        st.subheader("Song options")
+        st.dataframe(options_frame(job), hide_index=True, width="stretch")
+    if job.chosen_option:
+        with st.expander("Lyrics", expanded=job.status == "completed"):
+            st.text(job.chosen_option.get("lyrics", ""))
+        st.caption(f"Style: {job.chosen_option.get('style', '')}")
+    if job.image_prompt:
+        st.subheader("Image prompt")
+        st.text(job.image_prompt)
+    media = st.columns(2)
+    if job.audio:
+        data, ctype, name = read_artifact(deps, actor, job.audio.id)
+        media[0].audio(data, format=ctype)
+        media[0].download_button("Download song", data, file_name=name, mime=ctype, key="job.dl_audio")
+    if job.image:
+        data, ctype, name = read_artifact(deps, actor, job.image.id)
+        media[1].image(data, caption="Cover", width=360)
+        media[1].download_button("Download cover", data, file_name=name, mime=ctype, key="job.dl_image")
+    if first.status in ACTIVE_STATUSES and job.status not in ACTIVE_STATUSES:
+        st.rerun()
+
+
+live()

@@ -1,0 +1,64 @@
+"""This user's jobs, newest first, with a status filter and keyset pages; live while any job runs."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.jobs import list_jobs
+from core.models import ACTIVE_STATUSES, JOB_STATUSES
+from ui.auth import require_actor
+from ui.deps import get_dependencies
+from ui.widgets import guarded, jobs_frame
+
+actor = require_actor()
+deps = get_dependencies()
+st.title("Jobs")
+
+status = st.selectbox("Status", ["all", *JOB_STATUSES], key="jobs.status")
+cursors: list[str | None] = st.session_state.setdefault("jobs.cursors", [None])
+if st.session_state.get("jobs.last_status") != status:
+    cursors[:] = [None]
+    st.session_state["jobs.last_status"] = status
+
+
+def _page():
+    return list_jobs(deps, actor, status=None if status == "all" else status, cursor=cursors[-1], limit=50)
+
+
+page = guarded(_page)
+running = bool(page and any(j.status in ACTIVE_STATUSES for j in page.items))
+
+
+@st.fragment(run_every="2s" if running else None)
+def job_table() -> None:
+    current = guarded(_page)
+    if current is None:
+        return
+    if not current.items:
+        st.info("No jobs here yet. Submit a concept on the Submit page.")
+        return
+    frame = jobs_frame(current.items)
+    picked = st.dataframe(
+        frame.drop(columns=["id"] if not actor.is_admin else ["id"]),
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="jobs.table",
+    )
+    rows = picked.selection.rows if picked else []
+    if rows:
+        st.switch_page("pages/job.py", query_params={"id": frame.iloc[rows[0]]["id"]})
+    if running and not any(j.status in ACTIVE_STATUSES for j in current.items):
+        st.rerun()
+
+
+job_table()
+left, right = st.columns(2)
+if len(cursors) > 1 and left.button("Newer", key="jobs.prev", icon=":material/chevron_left:"):
+    cursors.pop()
+    st.rerun()
+if page and page.next_cursor and right.button("Older", key="jobs.next", icon=":material/chevron_right:"):
+    cursors.append(page.next_cursor)
+    st.rerun()
+st.caption(f"Page {len(cursors)} · click a row to open the job")

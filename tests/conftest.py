@@ -1,0 +1,147 @@
+"""Shared fixtures: a PostgreSQL database and a Redis db of this run's own, the simulator, Dependencies."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from redis import Redis
+from rq import SimpleWorker
+from sqlalchemy import text
+
+from core.config import Settings, load_settings
+from core.deps import Dependencies, build_dependencies
+from core.migrate import upgrade
+from core.models import TERMINAL_STATUSES, Base, Job
+from simulator.server import RunningSimulator, start_server
+from worker.tasks import use_dependencies
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+FAST = {
+    "poll_initial_seconds": 0.05,
+    "poll_growth": 1.2,
+    "poll_max_seconds": 0.2,
+    "retry_base_seconds": 0.01,
+    "retry_max_seconds": 0.05,
+}
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A database of this run's own, created from the maintenance DB and dropped at the end."""
+    name = f"songsmith_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    upgrade(url)
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """Claim an empty Redis db index (1..15) for this run, with a claim key so runs never share one."""
+    admin = Redis.from_url(f"{REDIS_BASE_URL}/0")
+    for index in range(1, 16):
+        db = Redis.from_url(f"{REDIS_BASE_URL}/{index}")
+        if db.dbsize() == 0 and admin.set(f"songsmith:test-db-claim:{index}", os.getpid(), nx=True, ex=3600):
+            yield f"{REDIS_BASE_URL}/{index}"
+            db.flushdb()
+            admin.delete(f"songsmith:test-db-claim:{index}")
+            db.close()
+            admin.close()
+            return
+        db.close()
+    pytest.fail("No free Redis database index (1..15) for this test run")
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[RunningSimulator]:
+    sim = start_server(port=0)
+    yield sim
+    sim.stop()
+
+
+def sim_control(sim: RunningSimulator, path: str, payload: dict | None = None, method: str = "POST") -> dict:
+    resp = httpx.request(method, f"{sim.url}{path}", json=payload, timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+@pytest.fixture
+def sim(simulator: RunningSimulator) -> Iterator[RunningSimulator]:
+    sim_control(simulator, "/_sim/reset")
+    sim_control(simulator, "/_sim/config", {"latency": {"llm": 0, "music": 0.3, "image": 0.2}})
+    yield simulator
+    sim_control(simulator, "/_sim/reset")
+
+
+def make_settings(
+    pg_url: str, redis_url: str, sim_url: str, artifact_dir: Path, **overrides: object
+) -> Settings:
+    host = sim_url.removeprefix("http://")
+    values: dict[str, object] = {
+        "database_url": pg_url,
+        "redis_url": redis_url,
+        "artifact_dir": artifact_dir,
+        "openrouter_base_url": f"{sim_url}/api/v1",
+        "suno_base_url": sim_url,
+        "nanobanana_base_url": sim_url,
+        "download_allowed_hosts": host,
+        "log_json": True,
+        **FAST,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(pg_url: str, redis_url: str, sim: RunningSimulator, tmp_path: Path) -> Settings:
+    return make_settings(pg_url, redis_url, sim.url, tmp_path / "artifacts")
+
+
+def _clean(deps: Dependencies) -> None:
+    tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    with deps.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    deps.redis.flushdb()
+
+
+@pytest.fixture
+def deps(settings: Settings) -> Iterator[Dependencies]:
+    d = build_dependencies(settings)
+    _clean(d)
+    use_dependencies(d)
+    yield d
+    use_dependencies(None)
+    _clean(d)
+    d.close()
+
+
+def work(deps: Dependencies, *, burst_rounds: int = 1) -> None:
+    """Run RQ for real: an in-process SimpleWorker in burst mode, with the scheduler's enqueue pass."""
+    for _ in range(burst_rounds):
+        SimpleWorker(deps.queues.ordered(), connection=deps.redis).work(burst=True, with_scheduler=True)
+
+
+def run_until_done(
+    deps: Dependencies, job_ids: Iterable[uuid.UUID | str], timeout: float = 30.0
+) -> dict[str, str]:
+    """Work the queues until every job is terminal (scheduled polls come due as time passes)."""
+    ids = [uuid.UUID(str(j)) for j in job_ids]
+    deadline = time.monotonic() + timeout
+    while True:
+        work(deps)
+        with deps.sessionmaker() as s:
+            statuses = {str(j.id): j.status for j in s.query(Job).filter(Job.id.in_(ids))}
+        if all(st in TERMINAL_STATUSES for st in statuses.values()) or time.monotonic() > deadline:
+            return statuses
+        time.sleep(0.05)

@@ -1,0 +1,39 @@
+"""`python -m worker`: an RQ worker with the scheduler on the interactive and batch queues."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from redis import Redis
+from rq import Worker
+
+from core.config import ConfigError, load_settings
+from core.logs import configure_logging
+from core.queueing import make_queues
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    parser.add_argument("--burst", action="store_true", help="quit when the queues are empty")
+    parser.add_argument(
+        "--no-scheduler", action="store_true", help="do not run RQ's scheduler in this worker"
+    )
+    parser.add_argument("--name", default=None)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    configure_logging("worker", level=settings.log_level, json=settings.log_json, secrets=settings.secrets)
+    # The parent only talks to Redis; engines and httpx clients are built lazily in each work-horse.
+    redis = Redis.from_url(settings.redis_url)
+    queues = make_queues(settings, redis)
+    worker = Worker(queues.ordered(), connection=redis, name=args.name)
+    worker.work(burst=args.burst, with_scheduler=not args.no_scheduler, logging_level=settings.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

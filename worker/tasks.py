@@ -1,0 +1,44 @@
+"""RQ entry points: thin wrappers that find this process's Dependencies and call into core."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from rq import get_current_job
+
+from core.config import load_settings
+from core.deps import Dependencies, build_dependencies
+from core.logs import correlation
+from core.pipeline import runner
+
+# Per-process cache: RQ forks a work-horse per job, and pooled connections must not cross fork().
+_cache: dict[str, object] = {}
+
+
+def use_dependencies(deps: Dependencies | None) -> None:
+    """Tests (and in-process SimpleWorkers) hand their own Dependencies to the tasks."""
+    if deps is None:
+        _cache.pop("override", None)
+    else:
+        _cache["override"] = deps
+
+
+def get_dependencies() -> Dependencies:
+    override = _cache.get("override")
+    if isinstance(override, Dependencies):
+        return override
+    if _cache.get("pid") != os.getpid():
+        _cache["deps"] = build_dependencies(load_settings())
+        _cache["pid"] = os.getpid()
+    deps = _cache["deps"]
+    assert isinstance(deps, Dependencies)
+    return deps
+
+
+def run_step(job_id: str, step: str, attempt: int) -> str:
+    rq_job = get_current_job()
+    delivery = rq_job.id if rq_job is not None else uuid.uuid4().hex
+    corr = (rq_job.meta or {}).get("correlation_id") if rq_job is not None else None
+    with correlation(corr, job_id=job_id, step=step, attempt=attempt):
+        return runner.run_step(get_dependencies(), job_id, step, attempt, delivery=delivery)
