@@ -138,7 +138,6 @@ def cmd_run(deps: Dependencies, args: argparse.Namespace) -> int:
         stk.ensure_redis(stack, settings.redis_url)
         url = stk.start_product(
             stack,
-            redis_url=settings.redis_url,
             sim_port=settings.simulator_port if uses_sim else None,
             app_port=args.port,
             open_browser=not args.no_browser,

@@ -149,7 +149,7 @@ class Job(Base):
     step_polls: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     # A lease makes a duplicate RQ delivery of the same step a no-op while another worker runs it.
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rq_job_id: Mapped[str | None] = mapped_column(String(128))
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

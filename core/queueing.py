@@ -40,7 +40,7 @@ def make_queues(settings: Settings, redis: Redis) -> Queues:
 
 
 def new_rq_job_id(job_id: str, step: str) -> str:
-    return f"{job_id}.{step}.{uuid.uuid4().hex[:10]}"
+    return f"{job_id}_{step}_{uuid.uuid4().hex[:10]}"
 
 
 def enqueue_step(

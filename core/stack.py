@@ -60,14 +60,22 @@ class Stack:
     log_dir: Path | None = None
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def start(self, name: str, args: list[str], extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, args: list[str], extra_env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         env = {**self.env, **(extra_env or {})}
         out = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
         self.procs.append((name, proc))
         return proc
 
@@ -116,23 +124,31 @@ def ensure_redis(stack: Stack, url: str) -> None:
 def start_product(
     stack: Stack,
     *,
-    redis_url: str,
     sim_port: int | None,
     app_port: int,
     open_browser: bool = False,
 ) -> str:
     """Simulator (if used), one worker with the scheduler, the reconciler loop, and Streamlit."""
     if sim_port is not None:
-        sim = stack.start("simulator", [PY, "-m", "simulator", "--host", "127.0.0.1", "--port", str(sim_port)])
+        sim = stack.start(
+            "simulator", [PY, "-m", "simulator", "--host", "127.0.0.1", "--port", str(sim_port)]
+        )
         wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", proc=sim)
     stack.start("worker", [PY, "-m", "worker"])
     app = stack.start(
         "app",
         [
-            PY, "-m", "streamlit", "run", "app.py",
-            "--server.port", str(app_port),
-            "--server.address", "127.0.0.1",
-            "--server.headless", "false" if open_browser else "true",
+            PY,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(app_port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "false" if open_browser else "true",
         ],
     )
     url = f"http://127.0.0.1:{app_port}"

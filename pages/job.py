@@ -1,4 +1,4 @@
-"""One job: status, step timeline, options, lyrics, prompt, player, cover and downloads; live while running."""
+"""One job: status, timeline, options, lyrics, prompt, player, cover and downloads; live while running."""
 
 from __future__ import annotations
 

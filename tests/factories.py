@@ -7,5 +7,7 @@ from core.deps import Dependencies
 from core.users import Actor
 
 
-def make_user(deps: Dependencies, name: str = "alice", *, admin: bool = False, password: str = "correct-horse") -> Actor:
+def make_user(
+    deps: Dependencies, name: str = "alice", *, admin: bool = False, password: str = "correct-horse"
+) -> Actor:
     return create_user(deps, name, password, admin=admin)

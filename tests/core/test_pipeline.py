@@ -93,5 +93,7 @@ def test_a_duplicate_delivery_of_a_step_does_not_run_it_twice(deps, sim):
     stats = sim_control(sim, "/_sim/stats", method="GET")
     assert stats["submissions"]["llm"] == 1
     with deps.sessionmaker() as s:
-        runs = s.scalars(select(JobEvent).where(JobEvent.kind == "step", JobEvent.step == "write_options")).all()
+        runs = s.scalars(
+            select(JobEvent).where(JobEvent.kind == "step", JobEvent.step == "write_options")
+        ).all()
         assert len(runs) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -11,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 from core.config import Settings
 from core.users import Actor
 from ui import state
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 @pytest.fixture
@@ -27,8 +30,10 @@ def app_env(settings: Settings, deps, monkeypatch) -> Iterator[None]:
 
 @pytest.fixture
 def open_app(app_env) -> Callable[..., AppTest]:
-    def make(actor: Actor | None = None, page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
-        at = AppTest.from_file("app.py", default_timeout=30)
+    def make(
+        actor: Actor | None = None, page: str | None = None, query: dict[str, str] | None = None
+    ) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=30)
         if actor is not None:
             at.session_state[state.USER_ID] = actor.id
             at.session_state[state.USERNAME] = actor.username

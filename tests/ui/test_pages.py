@@ -75,7 +75,7 @@ def test_job_detail_shows_player_cover_lyrics_and_timeline(open_app, deps, sim):
     at.run()
     assert not at.exception
     assert at.get("audio"), "the audio player is shown"
-    assert at.get("imgs"), "the cover is shown"
+    assert at.get("image"), "the cover is shown"
     timeline = at.dataframe[0].value
     assert len(timeline) == 6 and set(timeline["Status"]) == {"succeeded"}
     assert any("Correlation id" in c.value for c in at.caption)

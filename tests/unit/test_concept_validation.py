@@ -22,7 +22,9 @@ def test_bad_concepts_get_a_clear_message(concept, fragment):
 
 
 def test_a_good_concept_is_trimmed_and_keeps_newlines():
-    assert validate_concept("  a jazz ballad\nabout a lighthouse  ", 2000) == "a jazz ballad\nabout a lighthouse"
+    assert (
+        validate_concept("  a jazz ballad\nabout a lighthouse  ", 2000) == "a jazz ballad\nabout a lighthouse"
+    )
 
 
 def test_exactly_the_limit_is_allowed():

@@ -102,7 +102,7 @@ def upgrade() -> None:
         sa.Column("step_retries", sa.Integer(), nullable=False),
         sa.Column("step_polls", sa.Integer(), nullable=False),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
-        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_owner", sa.String(length=128), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("rq_job_id", sa.String(length=128), nullable=True),
         sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
