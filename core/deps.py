@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from redis import Redis
@@ -21,6 +22,21 @@ from core.providers.openrouter import OpenRouterClient
 from core.providers.suno import SunoClient
 from core.queueing import Queues, make_queues
 from core.storage import LocalArtifactStore
+
+if TYPE_CHECKING:
+    from core.pipeline.steps import JobSnapshot
+
+
+class StepGate(Protocol):
+    """Decides whether a step may run now (rate limits, in-flight caps shared through Redis)."""
+
+    def admit(self, deps: Dependencies, job: JobSnapshot, step: str) -> float | None:
+        """None to run now, else the seconds after which to try the step again (never a failure)."""
+        ...
+
+    def release(self, deps: Dependencies, job: JobSnapshot, step: str, outcome: str) -> None:
+        """Called after every step run with its outcome word (waiting, advanced, failed, ...)."""
+        ...
 
 
 def utcnow() -> datetime:
@@ -40,6 +56,7 @@ class Dependencies:
     downloader: Downloader
     storage: LocalArtifactStore
     clock: Callable[[], datetime]
+    gates: tuple[StepGate, ...] = ()
     http_clients: tuple[httpx.Client, ...] = ()
 
     def close(self) -> None:

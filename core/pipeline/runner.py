@@ -69,6 +69,12 @@ def run_step(deps: Dependencies, job_id: str, step: str, attempt: int, *, delive
     if isinstance(claim, str):
         log.info("step_skipped", job_id=job_id, step=step, reason=claim)
         return claim
+    for gate in deps.gates:
+        wait = gate.admit(deps, claim.snapshot, step)
+        if wait is not None:
+            return _finish(
+                deps, claim, step, delivery, partial(_on_gated, deps, step=step, delay=wait, gate=gate)
+            )
     log.info("step_started", job_id=job_id, step=step, attempt=attempt)
     ctx = StepContext(
         job=claim.snapshot,
@@ -99,7 +105,20 @@ def run_step(deps: Dependencies, job_id: str, step: str, attempt: int, *, delive
             "Retry the job, and report it if it happens again."
         )
         apply = partial(_on_failed, deps, claim=claim, step=step, reason=reason)
-    return _finish(deps, claim, step, delivery, apply)
+    outcome = _finish(deps, claim, step, delivery, apply)
+    for gate in deps.gates:
+        gate.release(deps, claim.snapshot, step, outcome)
+    return outcome
+
+
+def _on_gated(
+    deps: Dependencies, s: Session, job: Job, *, claim: Claim, step: str, delay: float, gate: object
+) -> tuple[str, Scheduled | None]:
+    """A gate (provider rate limit, in-flight cap) said not yet: try the same step again later."""
+    del deps, s
+    _undo_submit_marker(job, step, claim, ambiguous=False)
+    log.info("step_gated", job_id=str(job.id), step=step, gate=type(gate).__name__, delay=round(delay, 2))
+    return "gated", Scheduled(step, new_rq_job_id(str(job.id), step), delay)
 
 
 def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, delivery: str) -> Claim | str:
