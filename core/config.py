@@ -70,7 +70,25 @@ class Settings(BaseSettings):
     job_timeout_seconds: int = Field(300, gt=0)
     lease_seconds: int = Field(360, gt=0)
     result_ttl_seconds: int = Field(600, ge=0)
+    # Crash safety: the reconciler's cadence, how long a step may go without a worker heartbeat.
+    reconcile_interval_seconds: int = Field(15, gt=0)
+    reconcile_grace_seconds: float = Field(10.0, ge=0)
+    worker_heartbeat_seconds: int = Field(5, gt=0)
+    abandoned_after_seconds: float = Field(30.0, gt=0)
     failure_ttl_seconds: int = Field(86400, ge=0)
+
+    # Accounts and sign-in (core/auth.py, core/sessions.py, core/login_limits.py).
+    auth_mode: Literal["password", "header"] = "password"
+    auth_header: str = "X-Forwarded-User"
+    session_ttl_hours: float = Field(72.0, gt=0)
+    session_cookie_name: str = Field("songsmith_session", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    session_cookie_secure: bool = False
+    login_max_failures: int = Field(5, gt=0)
+    login_failure_window_seconds: int = Field(300, gt=0)
+
+    # The Settings page's model list (core/model_catalog.py).
+    models_cache_ttl_seconds: int = Field(600, ge=0)
+    models_fallback_ttl_seconds: int = Field(30, ge=0)
 
     # Embedded simulator (used by `make run`).
     simulator_host: str = "127.0.0.1"

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -62,6 +62,9 @@ def enqueue_step(
         "failure_ttl": settings.failure_ttl_seconds,
         "meta": {"correlation_id": correlation_id, "step": step, "attempt": attempt},
         "description": f"{step} for job {job_id}",
+        # An exception outside the step (database down, worker killed) retries the same delivery,
+        # which may re-take its own lease; provider errors never reach RQ, the runner handles them.
+        "retry": Retry(max=3, interval=[2, 10, 30]),
     }
     if delay > 0:
         queue.enqueue_in(timedelta(seconds=delay), STEP_TASK, job_id, step, attempt, **kwargs)

@@ -128,13 +128,14 @@ def start_product(
     app_port: int,
     open_browser: bool = False,
 ) -> str:
-    """Simulator (if used), one worker with the scheduler, the reconciler loop, and Streamlit."""
+    """Simulator (if used), one worker with the scheduler, RQ cron running the reconciler, and Streamlit."""
     if sim_port is not None:
         sim = stack.start(
             "simulator", [PY, "-m", "simulator", "--host", "127.0.0.1", "--port", str(sim_port)]
         )
         wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", proc=sim)
     stack.start("worker", [PY, "-m", "worker"])
+    stack.start("reconciler", [PY, "-m", "worker.cron"])
     app = stack.start(
         "app",
         [

@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     # The parent only talks to Redis; engines and httpx clients are built lazily in each work-horse.
     redis = Redis.from_url(settings.redis_url)
     queues = make_queues(settings, redis)
-    worker = Worker(queues.ordered(), connection=redis, name=args.name)
+    worker = Worker(
+        queues.ordered(),
+        connection=redis,
+        name=args.name,
+        job_monitoring_interval=settings.worker_heartbeat_seconds,
+    )
     worker.work(burst=args.burst, with_scheduler=not args.no_scheduler, logging_level=settings.log_level)
     return 0
 

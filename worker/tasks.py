@@ -42,3 +42,11 @@ def run_step(job_id: str, step: str, attempt: int) -> str:
     corr = (rq_job.meta or {}).get("correlation_id") if rq_job is not None else None
     with correlation(corr, job_id=job_id, step=step, attempt=attempt):
         return runner.run_step(get_dependencies(), job_id, step, attempt, delivery=delivery)
+
+
+def reconcile() -> dict[str, object]:
+    """Run by RQ's cron scheduler (`python -m worker.cron`) every RECONCILE_INTERVAL_SECONDS."""
+    from core.reconciler import reconcile as run_reconcile
+
+    report = run_reconcile(get_dependencies())
+    return {"checked": report.checked, "requeued": len(report.requeued)}

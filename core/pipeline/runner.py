@@ -105,7 +105,11 @@ def run_step(deps: Dependencies, job_id: str, step: str, attempt: int, *, delive
             "Retry the job, and report it if it happens again."
         )
         apply = partial(_on_failed, deps, claim=claim, step=step, reason=reason)
-    outcome = _finish(deps, claim, step, delivery, apply)
+    salvage = None
+    if isinstance(apply.keywords.get("result"), Wait):
+        task_cols = {c for c, _ in SUBMIT_STEPS.values()}
+        salvage = {k: v for k, v in apply.keywords["result"].updates.items() if k in task_cols} or None
+    outcome = _finish(deps, claim, step, delivery, apply, salvage=salvage)
     for gate in deps.gates:
         gate.release(deps, claim.snapshot, step, outcome)
     return outcome
@@ -165,10 +169,24 @@ def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, deliv
         )
 
 
-def _finish(deps: Dependencies, claim: Claim, step: str, delivery: str, apply: Any) -> str:
+def _finish(
+    deps: Dependencies,
+    claim: Claim,
+    step: str,
+    delivery: str,
+    apply: Any,
+    *,
+    salvage: dict[str, Any] | None = None,
+) -> str:
     with deps.sessionmaker.begin() as s:
         job = s.get(Job, claim.snapshot.id, with_for_update=True)
         if job is None or job.lease_owner != delivery or job.current_step != step:
+            # Someone declared this run dead and moved on; still keep a paid task id it obtained,
+            # so the next run polls that task instead of paying for another.
+            for column, value in (salvage or {}).items():
+                if job is not None and getattr(job, column) is None and job.attempt == claim.snapshot.attempt:
+                    setattr(job, column, value)
+            log.warning("lease_lost", job_id=str(claim.snapshot.id), step=step, salvaged=bool(salvage))
             return "lease-lost"
         outcome, scheduled = apply(s, job)
         job.lease_owner = None

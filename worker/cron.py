@@ -1,0 +1,38 @@
+"""`python -m worker.cron`: RQ's cron scheduler, enqueueing the reconciler every few seconds."""
+
+from __future__ import annotations
+
+import sys
+
+from redis import Redis
+from rq.cron import CronScheduler
+
+from core.config import ConfigError, load_settings
+from core.logs import configure_logging
+from core.queueing import make_queues
+from worker.tasks import reconcile
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    configure_logging("cron", level=settings.log_level, json=settings.log_json, secrets=settings.secrets)
+    redis = Redis.from_url(settings.redis_url)
+    queue = make_queues(settings, redis).interactive
+    cron = CronScheduler(connection=redis, logging_level=settings.log_level)
+    cron.register(
+        reconcile,
+        queue_name=queue.name,
+        interval=settings.reconcile_interval_seconds,
+        job_timeout=120,
+        result_ttl=60,
+    )
+    cron.start()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
