@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import auth, state
+from ui import auth
 
 
 def main() -> None:
     st.set_page_config(page_title="Songsmith", page_icon=":material/music_note:", layout="wide")
-    actor = state.current_actor()
+    actor = auth.current_user()
+    auth.render_cookie()
     if actor is None:
         st.navigation([st.Page(auth.login_page, title="Sign in", icon=":material/login:")]).run()
         return
@@ -17,12 +18,11 @@ def main() -> None:
         st.Page("pages/submit.py", title="Submit", icon=":material/edit_note:", default=True),
         st.Page("pages/jobs.py", title="Jobs", icon=":material/queue_music:"),
         st.Page("pages/job.py", title="Job detail", icon=":material/library_music:"),
+        st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
     ]
     nav = st.navigation(pages)
     with st.sidebar:
-        st.caption(f"Signed in as **{actor.username}** ({actor.role})")
-        if st.button("Sign out", key="app.logout", icon=":material/logout:"):
-            auth.logout()
+        auth.sign_out_control(actor)
     nav.run()
 
 

@@ -1,12 +1,16 @@
-"""Accounts: password hashing (argon2), creating users and checking credentials."""
+"""Accounts: password hashing (argon2), creating users, signing in (password or trusted header)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
 
+from core import login_limits, sessions
 from core.deps import Dependencies
 from core.errors import UserError
 from core.models import User
@@ -61,3 +65,62 @@ def authenticate(deps: Dependencies, username: str, password: str) -> Actor:
             raise UserError(GENERIC_LOGIN_ERROR)
         user.last_login_at = deps.clock()
         return actor_for(user)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    actor: Actor
+    token: str
+
+
+def sign_in(deps: Dependencies, username: str, password: str) -> SignIn:
+    """Password sign-in behind the failed-attempt limit; returns the session token for the browser."""
+    login_limits.check(deps, username)
+    try:
+        actor = authenticate(deps, username, password)
+    except UserError:
+        login_limits.record_failure(deps, username)
+        raise
+    login_limits.clear(deps, username)
+    return SignIn(actor=actor, token=sessions.start_session(deps, actor))
+
+
+def header_sign_in(deps: Dependencies, header_value: str | None) -> Actor:
+    """AUTH_MODE=header: the proxy vouches for the user; first sight creates an analyst (no password)."""
+    name = (header_value or "").strip()
+    if not name:
+        raise UserError("No signed-in user was passed by the proxy in front of Songsmith.")
+    if not USERNAME.match(name):
+        raise UserError("The user name passed by the proxy is not a valid Songsmith username.")
+    with deps.sessionmaker.begin() as s:
+        user = find_user(s, name)
+        if user is None:
+            user = User(username=name, username_key=name.lower(), role=ANALYST, created_at=deps.clock())
+            s.add(user)
+            s.flush()
+        if not user.is_active:
+            raise UserError("This account is disabled.")
+        user.last_login_at = deps.clock()
+        return actor_for(user)
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    role: str
+    openrouter_model: str | None
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+def list_users(deps: Dependencies, actor: Actor) -> list[UserView]:
+    """Admins only (the Jobs page's owner filter); everyone else sees just themself."""
+    q = select(User).order_by(User.username_key)
+    if not actor.is_admin:
+        q = q.where(User.id == actor.id)
+    with deps.sessionmaker() as s:
+        return [
+            UserView(u.id, u.username, u.role, u.openrouter_model, u.created_at, u.last_login_at)
+            for u in s.scalars(q)
+        ]

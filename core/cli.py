@@ -154,6 +154,24 @@ def cmd_run(deps: Dependencies, args: argparse.Namespace) -> int:
         stack.stop()
 
 
+@command("create-user")
+def cmd_create_user(deps: Dependencies, args: argparse.Namespace) -> int:
+    """The password comes from stdin when it is not a terminal (one line), else from a double prompt."""
+    from core.auth import create_user
+
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise UserError("The two passwords differ; nothing was created.")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    actor = create_user(deps, args.name, password, admin=args.admin)
+    out(f"created {actor.role} {actor.username!r} (id {actor.id})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.cli", description="Songsmith automation")
     parser.add_argument("--user", default="demo", help="act as this user (default: demo)")
@@ -167,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show one job")
     p.add_argument("job_id")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("create-user", help="create an account (password from stdin or a prompt)")
+    p.add_argument("name")
+    p.add_argument("--admin", action="store_true", help="an admin sees every user's jobs")
     p = sub.add_parser("run", help="run the whole product (simulator, worker, app)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--no-browser", action="store_true")

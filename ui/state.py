@@ -11,6 +11,8 @@ from core.users import Actor
 USER_ID = "auth.user_id"
 USERNAME = "auth.username"
 ROLE = "auth.role"
+SESSION_TOKEN = "auth.session_token"  # the browser session token (hashed server-side)
+COOKIE_SCRIPT = "auth.cookie_script"  # the set/clear-cookie snippet this session renders
 SUBMIT_TOKEN = "submit.token"
 LAST_JOB = "submit.last_job"
 
