@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     abandoned_after_seconds: float = Field(30.0, gt=0)
     failure_ttl_seconds: int = Field(86400, ge=0)
 
+    # Batches: limits of one upload, and provider capacity shared by all workers through Redis.
+    batch_max_rows: int = Field(10000, gt=0)
+    batch_max_file_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    batch_max_xlsx_uncompressed_bytes: int = Field(100 * 1024 * 1024, gt=0)
+    music_max_in_flight: int = Field(10, gt=0)
+    image_max_in_flight: int = Field(10, gt=0)
+    capacity_retry_seconds: float = Field(2.0, gt=0)
+
     # Accounts and sign-in (core/auth.py, core/sessions.py, core/login_limits.py).
     auth_mode: Literal["password", "header"] = "password"
     auth_header: str = "X-Forwarded-User"
@@ -93,6 +101,18 @@ class Settings(BaseSettings):
     # Embedded simulator (used by `make run`).
     simulator_host: str = "127.0.0.1"
     simulator_port: int = Field(8765, gt=0, lt=65536)
+
+    # Rate limits (core/ratelimit.py, moving windows in Redis; 0 turns a limit off).
+    jobs_per_minute: int = Field(120, ge=0)
+    jobs_per_day: int = Field(2000, ge=0)
+    openrouter_rpm: int = Field(120, ge=0)
+    suno_requests_per_10s: int = Field(20, ge=0)
+    nanobanana_requests_per_10s: int = Field(20, ge=0)
+
+    # Prometheus metrics (core/metrics.py; `python -m core.metrics_server` serves /metrics).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9108, gt=0, lt=65536)
+    metrics_dir: Path = Path("./data/metrics")
 
     log_level: str = "INFO"
     log_json: bool = True
