@@ -106,3 +106,15 @@ def all_schemas() -> dict[str, Any]:
     return {
         m.__name__: m.model_json_schema() for m in (JobSummary, JobDetail, JobPage, StepRun, ArtifactView)
     }
+
+
+class RetryOutcome(JobSummary):
+    """A job after a retry or regenerate request: `retried` is False when nothing was changed."""
+
+    retried: bool
+    message: str
+
+
+class BulkRetry(_View):
+    retried: list[uuid.UUID]
+    messages: list[str]
