@@ -172,6 +172,24 @@ def cmd_create_user(deps: Dependencies, args: argparse.Namespace) -> int:
     return 0
 
 
+@command("retry")
+def cmd_retry(deps: Dependencies, args: argparse.Namespace) -> int:
+    """Exit 0 when a new attempt started, 1 when nothing changed (the message says why)."""
+    from core.lifecycle import retry_job
+
+    outcome = retry_job(deps, cli_actor(deps, args.user), args.job_id, from_start=args.from_start)
+    emit(args, outcome, outcome.message)
+    return 0 if outcome.retried else 1
+
+
+@command("cancel")
+def cmd_cancel(deps: Dependencies, args: argparse.Namespace) -> int:
+    from core.lifecycle import cancel_job
+
+    out(cancel_job(deps, cli_actor(deps, args.user), args.job_id))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.cli", description="Songsmith automation")
     parser.add_argument("--user", default="demo", help="act as this user (default: demo)")
@@ -185,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show one job")
     p.add_argument("job_id")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("retry", help="retry a failed or cancelled job (from the failed step by default)")
+    p.add_argument("job_id")
+    p.add_argument("--from-start", action="store_true", help="run every step again")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("cancel", help="cancel a pending or running job")
+    p.add_argument("job_id")
     p = sub.add_parser("create-user", help="create an account (password from stdin or a prompt)")
     p.add_argument("name")
     p.add_argument("--admin", action="store_true", help="an admin sees every user's jobs")
