@@ -5,31 +5,47 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from core import login_limits, sessions
+from core.config import Settings
 from core.deps import Dependencies
 from core.errors import UserError
 from core.models import User
 from core.users import ADMIN, ANALYST, Actor, actor_for, find_user
 
-_hasher = PasswordHasher()
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 GENERIC_LOGIN_ERROR = "Wrong username or password."
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+@lru_cache(maxsize=8)
+def _hasher(time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
+def hasher_for(settings: Settings) -> PasswordHasher:
+    """argon2id with PASSWORD_HASH_* costs (the defaults are argon2-cffi's RFC 9106 profile)."""
+    return _hasher(
+        settings.password_hash_time_cost,
+        settings.password_hash_memory_kib,
+        settings.password_hash_parallelism,
+    )
+
+
+def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
+    return (hasher or _hasher()).hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Any argon2 hash verifies with the costs recorded in it, whatever the current settings."""
     if not password_hash:
         return False
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -46,7 +62,7 @@ def create_user(deps: Dependencies, username: str, password: str, *, admin: bool
         user = User(
             username=name,
             username_key=name.lower(),
-            password_hash=hash_password(password),
+            password_hash=hash_password(password, hasher_for(deps.settings)),
             role=ADMIN if admin else ANALYST,
             created_at=deps.clock(),
         )
@@ -60,9 +76,12 @@ def authenticate(deps: Dependencies, username: str, password: str) -> Actor:
     with deps.sessionmaker.begin() as s:
         user = find_user(s, username or "")
         if user is None or not user.is_active or not verify_password(user.password_hash, password or ""):
-            if user is None:
-                hash_password(password or "x")  # same cost whether or not the user exists
+            if user is None:  # same cost whether or not the user exists
+                hash_password(password or "x", hasher_for(deps.settings))
             raise UserError(GENERIC_LOGIN_ERROR)
+        hasher = hasher_for(deps.settings)
+        if user.password_hash and hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hasher.hash(password)  # costs were raised since it was stored
         user.last_login_at = deps.clock()
         return actor_for(user)
 

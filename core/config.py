@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     session_cookie_name: str = Field("songsmith_session", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     session_cookie_secure: bool = False
     login_max_failures: int = Field(5, gt=0)
+    password_hash_time_cost: int = Field(3, ge=1)
+    password_hash_memory_kib: int = Field(65536, ge=8)
+    password_hash_parallelism: int = Field(4, ge=1)
     login_failure_window_seconds: int = Field(300, gt=0)
 
     # The Settings page's model list (core/model_catalog.py).

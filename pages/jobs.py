@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.auth import list_users
 from core.jobs import list_jobs
 from core.models import ACTIVE_STATUSES, JOB_STATUSES
 from ui.auth import require_actor
@@ -15,14 +16,21 @@ deps = get_dependencies()
 st.title("Jobs")
 
 status = st.selectbox("Status", ["all", *JOB_STATUSES], key="jobs.status")
+owner_id: int | None = None
+if actor.is_admin:  # admins see everyone's jobs and can narrow them to one user
+    owners = {u.id: u.username for u in list_users(deps, actor)}
+    owner_id = st.selectbox(
+        "Owner", [None, *owners], format_func=lambda i: owners.get(i, "everyone"), key="jobs.owner"
+    )
 cursors: list[str | None] = st.session_state.setdefault("jobs.cursors", [None])
-if st.session_state.get("jobs.last_status") != status:
+if st.session_state.get("jobs.last_status") != (status, owner_id):
     cursors[:] = [None]
-    st.session_state["jobs.last_status"] = status
+    st.session_state["jobs.last_status"] = (status, owner_id)
 
 
 def _page():
-    return list_jobs(deps, actor, status=None if status == "all" else status, cursor=cursors[-1], limit=50)
+    wanted = None if status == "all" else status
+    return list_jobs(deps, actor, status=wanted, owner_id=owner_id, cursor=cursors[-1], limit=50)
 
 
 page = guarded(_page)
