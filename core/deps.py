@@ -21,6 +21,7 @@ from core.providers.nanobanana import NanoBananaClient
 from core.providers.openrouter import OpenRouterClient
 from core.providers.suno import SunoClient
 from core.queueing import Queues, make_queues
+from core.ratelimit import ProviderRateGate
 from core.storage import LocalArtifactStore
 
 if TYPE_CHECKING:
@@ -135,4 +136,5 @@ def build_dependencies(
         storage=LocalArtifactStore(settings.artifact_dir),
         clock=clock,
         http_clients=(llm_http, suno_http, image_http, download_http),
+        gates=(ProviderRateGate.from_settings(settings),),
     )

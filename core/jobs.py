@@ -17,6 +17,7 @@ from core.models import PENDING, Artifact, Job, JobEvent, User
 from core.pipeline import STEP_LABELS, STEPS
 from core.pipeline.runner import Scheduled, schedule
 from core.queueing import INTERACTIVE, new_rq_job_id
+from core.ratelimit import check_job_quota
 from core.users import Actor, model_for
 from core.views import (
     ArtifactView,
@@ -96,6 +97,7 @@ def submit_job(
                 )
             )
             s.flush()
+            check_job_quota(deps, actor, 1)  # a refusal rolls this transaction back: nothing is created
             summary = _summary(job, actor.username)
     except IntegrityError:
         if idempotency_key is None:

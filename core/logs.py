@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, get_contextvars
@@ -42,9 +43,14 @@ class Redactor:
 
 
 def configure_logging(
-    service: str, *, level: str = "INFO", json: bool = True, secrets: Iterable[str] = ()
+    service: str,
+    *,
+    level: str = "INFO",
+    json: bool = True,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
 ) -> None:
-    """Route structlog and the standard library through one JSON renderer on stderr."""
+    """Route structlog and the standard library through one JSON renderer on stderr (or `stream`)."""
     redactor = Redactor(secrets)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -67,7 +73,7 @@ def configure_logging(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         foreign_pre_chain=shared,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]
@@ -98,6 +104,14 @@ def correlation(correlation_id: str | None, **extra: Any) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def user_action(action: str, **extra: Any) -> Iterator[str]:
+    """A user acted (submit, batch, retry): bind a fresh correlation id for everything it causes."""
+    correlation_id = uuid.uuid4().hex
+    with bound_contextvars(correlation_id=correlation_id, action=action, **extra):
+        yield correlation_id
+
+
 __all__ = [
     "Redactor",
     "bind_contextvars",
@@ -105,4 +119,5 @@ __all__ = [
     "correlation",
     "current_correlation_id",
     "get_logger",
+    "user_action",
 ]

@@ -8,7 +8,9 @@ from core.jobs import get_job, read_artifact
 from core.models import ACTIVE_STATUSES
 from ui.auth import require_actor
 from ui.deps import get_dependencies
-from ui.widgets import duration_text, guarded, options_frame, status_badge, timeline_frame
+from ui.job_actions import job_actions, show_flash
+from ui.timeline import build_gantt, render_attempts, render_previous_versions
+from ui.widgets import duration_text, guarded, status_badge, timeline_frame
 
 actor = require_actor()
 deps = get_dependencies()
@@ -21,6 +23,9 @@ if not job_id:
 first = guarded(lambda: get_job(deps, actor, job_id))
 if first is None:
     st.stop()
+st.title(first.title or "Untitled song")
+show_flash()
+job_actions(deps, actor, first)
 
 
 @st.fragment(run_every="2s" if first.status in ACTIVE_STATUSES else None)
@@ -28,7 +33,6 @@ def live() -> None:
     job = guarded(lambda: get_job(deps, actor, job_id))
     if job is None:
         return
-    st.title(job.title or "Untitled song")
     status_badge(job.status)
     cols = st.columns(4)
     cols[0].metric("Current step", job.current_step or "—")
@@ -41,16 +45,8 @@ def live() -> None:
         st.error(f"Failed at **{job.error_step}**: {job.error_message}")
     st.subheader("Timeline")
     st.dataframe(timeline_frame(job), hide_index=True, width="stretch")
-    if job.song_options:
-        st.subheader("Song options")
-        st.dataframe(options_frame(job), hide_index=True, width="stretch")
-    if job.chosen_option:
-        with st.expander("Lyrics", expanded=job.status == "completed"):
-            st.text(job.chosen_option.get("lyrics", ""))
-        st.caption(f"Style: {job.chosen_option.get('style', '')}")
-    if job.image_prompt:
-        st.subheader("Image prompt")
-        st.text(job.image_prompt)
+    if job.steps:
+        st.plotly_chart(build_gantt(job), key="job.gantt")
     media = st.columns(2)
     if job.audio:
         data, ctype, name = read_artifact(deps, actor, job.audio.id)
@@ -60,6 +56,9 @@ def live() -> None:
         data, ctype, name = read_artifact(deps, actor, job.image.id)
         media[1].image(data, caption="Cover", width=360)
         media[1].download_button("Download cover", data, file_name=name, mime=ctype, key="job.dl_image")
+    st.subheader("Attempts")
+    render_attempts(deps, actor, job)
+    render_previous_versions(deps, actor, job)
     if first.status in ACTIVE_STATUSES and job.status not in ACTIVE_STATUSES:
         st.rerun()
 

@@ -15,6 +15,7 @@ SESSION_TOKEN = "auth.session_token"  # the browser session token (hashed server
 COOKIE_SCRIPT = "auth.cookie_script"  # the set/clear-cookie snippet this session renders
 SUBMIT_TOKEN = "submit.token"
 LAST_JOB = "submit.last_job"
+JOB_FLASH = "job.flash"
 
 
 def current_actor() -> Actor | None:

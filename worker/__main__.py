@@ -10,6 +10,7 @@ from rq import Worker
 
 from core.config import ConfigError, load_settings
 from core.logs import configure_logging
+from core.metrics import enable_multiprocess
 from core.queueing import make_queues
 
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{exc}\n")
         return 2
     configure_logging("worker", level=settings.log_level, json=settings.log_json, secrets=settings.secrets)
+    # Before prometheus_client is imported: every forked work-horse writes its samples to METRICS_DIR.
+    enable_multiprocess(settings.metrics_dir)
     # The parent only talks to Redis; engines and httpx clients are built lazily in each work-horse.
     redis = Redis.from_url(settings.redis_url)
     queues = make_queues(settings, redis)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.deps import Dependencies
 from core.logs import get_logger
 from core.models import (
@@ -72,9 +73,8 @@ def run_step(deps: Dependencies, job_id: str, step: str, attempt: int, *, delive
     for gate in deps.gates:
         wait = gate.admit(deps, claim.snapshot, step)
         if wait is not None:
-            return _finish(
-                deps, claim, step, delivery, partial(_on_gated, deps, step=step, delay=wait, gate=gate)
-            )
+            gated = partial(_on_gated, deps, claim=claim, step=step, delay=wait, gate=gate)
+            return _finish(deps, claim, step, delivery, gated)
     log.info("step_started", job_id=job_id, step=step, attempt=attempt)
     ctx = StepContext(
         job=claim.snapshot,
@@ -196,6 +196,8 @@ def _finish(
             job.rq_job_id = scheduled.rq_job_id
             job.next_run_at = deps.clock() + timedelta(seconds=scheduled.delay)
         correlation_id, priority, attempt = job.correlation_id, job.priority, job.attempt
+        job_times = (job.created_at, job.finished_at)
+    metrics.step_finished(step, outcome, claim.step_started_at, deps.clock(), *job_times)
     if scheduled is not None:
         schedule(deps, str(claim.snapshot.id), scheduled, attempt, correlation_id, priority)
     log.info("step_finished", job_id=str(claim.snapshot.id), step=step, outcome=outcome)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from core import metrics
 from core.providers.errors import (
     AmbiguousSubmitError,
     ContentRejectedError,
@@ -267,14 +268,19 @@ class JsonApi:
             timeout=_capped(self.client.timeout, total),
         )
         started = time.monotonic()
+        status = "error"
         try:
             response = self.client.send(request, stream=True)
+            status = str(response.status_code)
             try:
                 raw = self._read(response, started, total, paid_submit)
             finally:
                 response.close()
         except httpx.HTTPError as exc:
+            status = type(exc).__name__
             raise self._transport_error(exc, paid_submit) from exc
+        finally:
+            metrics.provider_call(self.provider, path, status, time.monotonic() - started)
         return self._decode(response, raw, paid_submit)
 
     def _read(self, response: httpx.Response, started: float, total: float, paid_submit: bool) -> bytes:

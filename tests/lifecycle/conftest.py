@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import sim_control
+from tests.ui.conftest import app_env, open_app  # noqa: F401 - the AppTest fixtures, shared
 
 
 @pytest.fixture(autouse=True)
