@@ -9,6 +9,7 @@ from core.jobs import list_jobs
 from core.models import ACTIVE_STATUSES, JOB_STATUSES
 from ui.auth import require_actor
 from ui.deps import get_dependencies
+from ui.job_actions import bulk_retry, show_jobs_flash
 from ui.widgets import guarded, jobs_frame
 
 actor = require_actor()
@@ -37,6 +38,10 @@ page = guarded(_page)
 running = bool(page and any(j.status in ACTIVE_STATUSES for j in page.items))
 
 
+show_jobs_flash()
+bulk = st.toggle("Select jobs to retry", key="jobs.bulk", help="pick rows, then retry the failed ones")
+
+
 @st.fragment(run_every="2s" if running else None)
 def job_table() -> None:
     current = guarded(_page)
@@ -51,11 +56,13 @@ def job_table() -> None:
         hide_index=True,
         width="stretch",
         on_select="rerun",
-        selection_mode="single-row",
-        key="jobs.table",
+        selection_mode="multi-row" if bulk else "single-row",
+        key="jobs.table_bulk" if bulk else "jobs.table",
     )
     rows = picked.selection.rows if picked else []
-    if rows:
+    if bulk:
+        bulk_retry(deps, actor, frame, rows)
+    elif rows:
         st.switch_page("pages/job.py", query_params={"id": frame.iloc[rows[0]]["id"]})
     if running and not any(j.status in ACTIVE_STATUSES for j in current.items):
         st.rerun()

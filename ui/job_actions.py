@@ -1,11 +1,12 @@
-"""Job detail's action buttons: retry (from the failed step or the start), cancel, regenerate."""
+"""Action buttons: retry (from the failed step or the start), cancel, regenerate; the Jobs bulk retry."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.deps import Dependencies
-from core.lifecycle import cancel_job, regenerate_job, retry_job
+from core.lifecycle import cancel_job, regenerate_job, retry_job, retry_many
 from core.models import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED
 from core.pipeline import STEP_LABELS
 from core.users import Actor
@@ -67,3 +68,26 @@ def job_actions(deps: Dependencies, actor: Actor, job: JobSummary) -> None:
                 if got is not None:
                     _done(got.message, got.retried)
         st.caption("Regenerating the song also makes a new cover for it; earlier files stay as versions.")
+
+
+def bulk_retry(deps: Dependencies, actor: Actor, frame: pd.DataFrame, rows: list[int]) -> None:
+    """The Jobs page's "Retry selected failed" bar under a multi-row selection."""
+    picked = frame.iloc[rows] if rows else frame.iloc[0:0]
+    retryable = picked[picked["Status"].isin([FAILED, CANCELLED])]
+    left, right = st.columns([1, 2])
+    from_start = right.checkbox("From the start", key="jobs.bulk_from_start")
+    label = f"Retry selected failed ({len(retryable)})"
+    if left.button(label, icon=":material/replay:", disabled=retryable.empty, key="jobs.bulk_retry"):
+        result = guarded(lambda: retry_many(deps, actor, list(retryable["id"]), from_start=from_start))
+        if result is not None:
+            lines = [f"{len(result.retried)} job(s) retried.", *result.messages]
+            st.session_state[state.JOBS_FLASH] = "  \n".join(lines)
+            st.rerun()
+    if len(picked) > len(retryable):
+        st.caption(f"{len(picked) - len(retryable)} selected job(s) are not failed or cancelled; skipped.")
+
+
+def show_jobs_flash() -> None:
+    message = st.session_state.pop(state.JOBS_FLASH, None)
+    if message:
+        st.success(message)

@@ -16,6 +16,7 @@ COOKIE_SCRIPT = "auth.cookie_script"  # the set/clear-cookie snippet this sessio
 SUBMIT_TOKEN = "submit.token"
 LAST_JOB = "submit.last_job"
 JOB_FLASH = "job.flash"
+JOBS_FLASH = "jobs.flash"
 
 
 def current_actor() -> Actor | None:

@@ -129,3 +129,23 @@ def test_cancel_and_regenerate_buttons(open_app, deps, sim):
     assert not at.exception
     assert any(s.value == "Previous versions" for s in at.subheader)
     assert any(b.label == "Download cover v1" for b in at.get("download_button"))
+
+
+def test_jobs_page_bulk_retry_retries_the_selected_failed_jobs(open_app, deps, sim):
+    alice = make_user(deps)
+    sim_control(sim, "/_sim/faults", {"faults": [{**PROMPT_FAULT, "match": ""}]})
+    failed = submit_job(deps, alice, "first song")
+    run_until_done(deps, [failed.id])
+    sim_control(sim, "/_sim/faults", method="DELETE")
+    pending = submit_job(deps, alice, "second song")
+    at = open_app(alice, "pages/jobs.py")
+    at.toggle(key="jobs.bulk").set_value(True).run()
+    assert not at.exception
+    at.session_state["jobs.table_bulk"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    assert at.button(key="jobs.bulk_retry").label == "Retry selected failed (1)"
+    at.button(key="jobs.bulk_retry").click().run()
+    assert not at.exception
+    assert any("1 job(s) retried." in s.value for s in at.success)
+    assert get_job(deps, alice, failed.id).attempt == 2
+    assert get_job(deps, alice, pending.id).attempt == 1
