@@ -66,7 +66,8 @@ def enqueue_step(
         # which may re-take its own lease; provider errors never reach RQ, the runner handles them.
         "retry": Retry(max=3, interval=[2, 10, 30]),
     }
-    if delay > 0:
+    # RQ's scheduler works in whole seconds; a shorter wait is not worth a round trip through it.
+    if delay >= 0.5:
         queue.enqueue_in(timedelta(seconds=delay), STEP_TASK, job_id, step, attempt, **kwargs)
     else:
         queue.enqueue(STEP_TASK, job_id, step, attempt, **kwargs)

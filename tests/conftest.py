@@ -6,6 +6,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,8 @@ FAST = {
     "password_hash_time_cost": 1,
     "password_hash_memory_kib": 8192,
     "password_hash_parallelism": 1,
+    "llm_read_timeout": 1.5,
+    "http_read_timeout": 5.0,
 }
 
 
@@ -113,9 +116,10 @@ def settings(pg_url: str, redis_url: str, sim: RunningSimulator, tmp_path: Path)
 
 
 def _clean(deps: Dependencies) -> None:
-    tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    # DELETE beats TRUNCATE on tables this small (TRUNCATE rewrites files on every call).
     with deps.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(text(f"DELETE FROM {table.name}"))
     deps.redis.flushdb()
 
 
@@ -149,3 +153,27 @@ def run_until_done(
         if all(st in TERMINAL_STATUSES for st in statuses.values()) or time.monotonic() > deadline:
             return statuses
         time.sleep(0.05)
+
+
+@contextmanager
+def override_deps(deps: Dependencies, **overrides: object) -> Iterator[Dependencies]:
+    """Dependencies with a few settings changed, handed to the in-process worker for the block."""
+    other = build_dependencies(load_settings(**{**dict(deps.settings), **overrides}))
+    use_dependencies(other)
+    try:
+        yield other
+    finally:
+        use_dependencies(deps)
+        other.close()
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes a child process (worker, app) load exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        env[name.upper()] = str(raw)
+    env.update(extra)
+    return env
