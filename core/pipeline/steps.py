@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from core.config import Settings
 from core.downloads import Downloader, looks_like_audio, looks_like_image
+from core.logs import get_logger
 from core.pipeline import prompts
 from core.pipeline.errors import StepFailed
 from core.providers.base import ChatResult, ImageProvider, LLMProvider, MusicProvider
@@ -21,6 +22,7 @@ from core.providers.openrouter import extract_json
 from core.storage import LocalArtifactStore, StoredFile
 
 SUNO_TITLE_MAX, SUNO_STYLE_MAX, SUNO_LYRICS_MAX = 80, 200, 3000
+log = get_logger("songsmith.steps")
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,8 @@ def _extension(content_type: str, kind: str) -> str:
 
 def _ambiguous_guard(provider: str, attempts: int) -> None:
     """A previous submit may have been accepted and charged: the contract allows one resubmit, no more."""
+    if attempts == 2:
+        log.warning("possible_double_charge", provider=provider, reason="resubmit after an unknown outcome")
     if attempts > 2:
         raise StepFailed(
             f"{provider} may already have accepted this task but gave no task id twice; not submitting "
