@@ -26,6 +26,7 @@ from core.batch_parse import Limits, Table, parse_lines, parse_upload
 from core.deps import Dependencies
 from core.errors import NotFound, UserError
 from core.jobs import new_correlation_id, validate_concept
+from core.lifecycle import _cleared_from, remote_task_reusable
 from core.logs import get_logger
 from core.models import (
     ACTIVE_STATUSES,
@@ -41,6 +42,7 @@ from core.models import (
     User,
 )
 from core.pipeline import STEPS
+from core.pipeline.runner import SUBMIT_STEPS
 from core.queueing import BATCH, STEP_TASK, new_rq_job_id
 from core.users import Actor, model_for
 
@@ -405,51 +407,67 @@ def _progress(s: Session, batches: list[tuple[Batch, str]], now: datetime) -> li
 
 # --- control -----------------------------------------------------------------------------------------
 
-# Retrying a failed paid step submits a new remote task: the user asked for it explicitly.
-_TASK_RESET = {
-    "render_audio": {"music_task_id": None, "music_result": None, "music_submit_attempts": 0},
-    "render_cover": {"image_task_id": None, "image_result": None, "image_submit_attempts": 0},
-}
-
 
 def retry_failed_in_batch(deps: Dependencies, actor: Actor, batch_id: uuid.UUID | str) -> ActionResult:
-    """Failed jobs go back to pending at the step they failed at, attempt + 1, and are enqueued at once."""
+    """Every failed job of the batch, set-based, with core.lifecycle.retry_job's semantics.
+
+    Back to pending at the step it failed at, attempt + 1, that step's and later outputs cleared, the
+    owner's current LLM model; a paid remote task is kept when one free poll says it can still be
+    fetched (`remote_task_reusable`), else cleared so a new one is submitted. One bulk UPDATE, one
+    bulk event insert, one enqueue_many.
+    """
+    with deps.sessionmaker() as s:
+        batch = _load_batch(s, actor, batch_id)
+        candidates = s.execute(
+            select(
+                Job.id, Job.attempt, Job.error_step, Job.current_step, Job.music_task_id, Job.image_task_id
+            ).where(Job.batch_id == batch.id, Job.status == FAILED)
+        ).all()
+    keep: dict[tuple[uuid.UUID, int], bool] = {}
+    for c in candidates:  # polls happen before any transaction opens (free GETs, only render steps)
+        step = c.error_step or c.current_step or STEPS[0]
+        task = {"render_audio": c.music_task_id, "render_cover": c.image_task_id}.get(step)
+        if task:
+            keep[(c.id, c.attempt)] = remote_task_reusable(deps, step, task, str(c.id))[0]
     now = deps.clock()
     with deps.sessionmaker.begin() as s:
-        batch = _load_batch(s, actor, batch_id)
+        model = model_for(s, deps.settings, batch.user_id)
         failed = s.execute(
-            select(Job.id, Job.error_step, Job.current_step, Job.attempt, Job.correlation_id, Job.priority)
+            select(Job.id, Job.error_step, Job.current_step, Job.attempt, Job.correlation_id)
             .where(Job.batch_id == batch.id, Job.status == FAILED)
             .with_for_update()
         ).all()
         planned: list[Planned] = []
         updates: list[dict[str, Any]] = []
         events: list[tuple[Any, ...]] = []
-        for job_id, error_step, current, attempt, corr, _priority in failed:
+        for job_id, error_step, current, attempt, corr in failed:
             step = error_step or current or STEPS[0]
             rq_id = new_rq_job_id(str(job_id), step)
-            updates.append(
-                {
-                    "id": job_id,
-                    "status": PENDING,
-                    "current_step": step,
-                    "attempt": attempt + 1,
-                    "error_step": None,
-                    "error_message": None,
-                    "finished_at": None,
-                    "step_retries": 0,
-                    "step_polls": 0,
-                    "cancel_requested": False,
-                    "lease_owner": None,
-                    "lease_until": None,
-                    "rq_job_id": rq_id,
-                    "next_run_at": now,
-                    "updated_at": now,
-                    **_TASK_RESET.get(step, {}),
-                }
-            )
+            values: dict[str, Any] = {
+                **_cleared_from(step),
+                "id": job_id,
+                "status": PENDING,
+                "current_step": step,
+                "attempt": attempt + 1,
+                "error_step": None,
+                "error_message": None,
+                "finished_at": None,
+                "step_retries": 0,
+                "step_polls": 0,
+                "cancel_requested": False,
+                "lease_owner": None,
+                "lease_until": None,
+                "rq_job_id": rq_id,
+                "next_run_at": now,
+                "updated_at": now,
+                "llm_model": model,
+            }
+            if keep.get((job_id, attempt)) and step in SUBMIT_STEPS:
+                for col in SUBMIT_STEPS[step]:
+                    values.pop(col, None)
+            updates.append(values)
             events.append(
-                (job_id, attempt + 1, "status", PENDING, now, now, actor.username, "retried in batch")
+                (job_id, attempt + 1, "status", PENDING, now, now, actor.username, f"retry from {step}")
             )
             planned.append(Planned(str(job_id), step, attempt + 1, corr, rq_id))
         for group in _by_keys(updates):

@@ -12,6 +12,7 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.capacity import CapacityGate
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker
 from core.downloads import Downloader, DownloadPolicy
@@ -136,5 +137,5 @@ def build_dependencies(
         storage=LocalArtifactStore(settings.artifact_dir),
         clock=clock,
         http_clients=(llm_http, suno_http, image_http, download_http),
-        gates=(ProviderRateGate.from_settings(settings),),
+        gates=(ProviderRateGate.from_settings(settings), CapacityGate.from_settings(settings)),
     )
