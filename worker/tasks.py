@@ -24,14 +24,27 @@ def use_dependencies(deps: Dependencies | None) -> None:
         _cache["override"] = deps
 
 
+def prepare_parent(deps: Dependencies) -> None:
+    """Build once in the worker parent, before any fork: building costs ~0.4 s, a fork costs ~1 ms.
+
+    The parent never uses these objects, so no pooled connection exists to cross fork(); each
+    work-horse still drops the inherited (empty) pool, as SQLAlchemy's pooling docs advise.
+    """
+    _cache["deps"] = deps
+    _cache["pid"] = os.getpid()
+
+
 def get_dependencies() -> Dependencies:
     override = _cache.get("override")
     if isinstance(override, Dependencies):
         return override
-    if _cache.get("pid") != os.getpid():
-        _cache["deps"] = build_dependencies(load_settings())
+    deps = _cache.get("deps")
+    if isinstance(deps, Dependencies) and _cache.get("pid") != os.getpid():
+        deps.engine.dispose(close=False)
         _cache["pid"] = os.getpid()
-    deps = _cache["deps"]
+    elif not isinstance(deps, Dependencies):
+        deps = build_dependencies(load_settings())
+        _cache["deps"], _cache["pid"] = deps, os.getpid()
     assert isinstance(deps, Dependencies)
     return deps
 
