@@ -1,0 +1,197 @@
+"""The browser tests' stack: the real product on free ports with its own database, Redis db and artifacts."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from redis import Redis
+
+from core import stack as stk
+from core.auth import create_user
+from core.config import load_settings
+from core.deps import Dependencies, build_dependencies
+from core.migrate import upgrade
+from core.users import Actor
+from tests.conftest import PG_ADMIN_URL, REDIS_BASE_URL
+
+CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct-horse-battery"
+LATENCY = {"llm": 0.1, "music": 2.0, "image": 1.0}
+LOG_TAIL_LINES = 40
+
+
+@dataclass
+class RunningStack:
+    url: str
+    sim_url: str
+    deps: Dependencies
+    stack: stk.Stack
+    log_dir: Path
+    shots: Path
+
+    def sim(self, path: str, payload: dict | None = None, method: str = "POST") -> dict:
+        resp = httpx.request(method, f"{self.sim_url}{path}", json=payload, timeout=10)
+        resp.raise_for_status()
+        return resp.json()
+
+    def log_tails(self) -> str:
+        parts = []
+        for log in sorted(self.log_dir.glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            parts.append(f"--- {log} (last {len(lines)} lines)\n" + "\n".join(lines))
+        return "\n".join(parts)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does it)")
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="package")
+def e2e_pg_url() -> Iterator[str]:
+    """A database of the browser tests' own: the rest of the suite truncates the shared one between tests."""
+    name = f"songsmith_e2e_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    upgrade(url)
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="package")
+def e2e_redis_url() -> Iterator[str]:
+    """An empty Redis db index of our own, claimed the way tests/conftest.py claims redis_url."""
+    admin = Redis.from_url(f"{REDIS_BASE_URL}/0")
+    for index in range(15, 0, -1):
+        db = Redis.from_url(f"{REDIS_BASE_URL}/{index}")
+        if db.dbsize() == 0 and admin.set(f"songsmith:test-db-claim:{index}", os.getpid(), nx=True, ex=3600):
+            yield f"{REDIS_BASE_URL}/{index}"
+            db.flushdb()
+            admin.delete(f"songsmith:test-db-claim:{index}")
+            db.close()
+            admin.close()
+            return
+        db.close()
+    pytest.fail("No free Redis database index (1..15) for the browser tests")
+
+
+@pytest.fixture(scope="package")
+def live(
+    e2e_pg_url: str, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningStack]:
+    """Simulator, one RQ worker with the scheduler and Streamlit, started by the same code as `make run`."""
+    base = tmp_path_factory.mktemp("e2e")
+    sim_port, app_port = stk.free_port(), stk.free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": e2e_pg_url,
+        "REDIS_URL": e2e_redis_url,
+        "ARTIFACT_DIR": str(base / "artifacts"),
+        "OPENROUTER_BASE_URL": f"{sim_url}/api/v1",
+        "SUNO_BASE_URL": sim_url,
+        "NANOBANANA_BASE_URL": sim_url,
+        "DOWNLOAD_ALLOWED_HOSTS": f"127.0.0.1:{sim_port}",
+        "SIMULATOR_PORT": str(sim_port),
+        "POLL_INITIAL_SECONDS": "0.3",
+        "POLL_MAX_SECONDS": "1",
+        "RETRY_BASE_SECONDS": "0.2",
+        "RETRY_MAX_SECONDS": "1",
+        "LOG_JSON": "true",
+        # The simulator's startup latency, which /_sim/reset restores.
+        "SIM_LLM_LATENCY": str(LATENCY["llm"]),
+        "SIM_MUSIC_LATENCY": str(LATENCY["music"]),
+        "SIM_IMAGE_LATENCY": str(LATENCY["image"]),
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    }
+    settings = load_settings(
+        database_url=e2e_pg_url,
+        redis_url=e2e_redis_url,
+        artifact_dir=base / "artifacts",
+        openrouter_base_url=f"{sim_url}/api/v1",
+        suno_base_url=sim_url,
+        nanobanana_base_url=sim_url,
+        download_allowed_hosts=f"127.0.0.1:{sim_port}",
+    )
+    deps = build_dependencies(settings)
+    stack = stk.Stack(env=env, log_dir=base / "logs")
+    running = RunningStack("", sim_url, deps, stack, base / "logs", base / "screenshots")
+    running.shots.mkdir()
+    try:
+        running.url = stk.start_product(stack, sim_port=sim_port, app_port=app_port, open_browser=False)
+        running.sim("/_sim/config", {"latency": LATENCY})
+        yield running
+    except Exception:
+        print(running.log_tails())  # noqa: T201 - the failure report is the only place these go
+        raise
+    finally:
+        stack.stop()
+        deps.close()
+
+
+@pytest.fixture(scope="package")
+def users(live: RunningStack) -> dict[str, Actor]:
+    """Two analysts, created in the stack's database; journeys sign in as them with PASSWORD."""
+    return {key: create_user(live.deps, f"{key}-e2e", PASSWORD) for key in ("alice", "bob")}
+
+
+@pytest.fixture(scope="package")
+def browser(live: RunningStack) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live: RunningStack) -> Iterator[object]:
+    """A fresh browser context (so a fresh Streamlit session) per journey; the simulator reset around it."""
+    live.sim("/_sim/reset")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+    live.sim("/_sim/reset")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Save the journey's end state as a screenshot; on failure, name it and add the processes' log tails."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or "page" not in getattr(item, "funcargs", {}):
+        return
+    live: RunningStack = item.funcargs["live"]
+    shot = live.shots / f"{item.name}.png"
+    try:
+        item.funcargs["page"].screenshot(path=str(shot), full_page=True)
+    except Exception as exc:  # a closed page must not hide the real failure
+        shot = Path(f"(no screenshot: {exc})")
+    item.user_properties.append(("screenshot", str(shot)))
+    if report.failed:
+        report.sections.append(("e2e screenshot", str(shot)))
+        report.sections.append(("e2e process logs", live.log_tails()))
