@@ -41,6 +41,12 @@ class Report:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
+    def add(self, title: str, body: str) -> None:
+        """A whole section at once (printed too)."""
+        lines = self.section(title)
+        for text in body.splitlines():
+            self.line(lines, text)
+
     def render(self) -> str:
         out = [
             "# Songsmith benchmark report",
