@@ -18,6 +18,8 @@ def main() -> None:
         st.Page("pages/submit.py", title="Submit", icon=":material/edit_note:", default=True),
         st.Page("pages/jobs.py", title="Jobs", icon=":material/queue_music:"),
         st.Page("pages/job.py", title="Job detail", icon=":material/library_music:"),
+        st.Page("pages/batch.py", title="New batch", icon=":material/playlist_add:"),
+        st.Page("pages/batches.py", title="Batches", icon=":material/stacks:"),
         st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
         st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
     ]
