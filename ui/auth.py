@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from core.auth import header_sign_in, sign_in
 from core.errors import UserError
@@ -68,7 +67,7 @@ def render_cookie() -> None:
     script = st.session_state.get(state.COOKIE_SCRIPT)
     if script:
         with st.sidebar:
-            components.html(script, height=0)
+            st.iframe(script, height=1)
 
 
 def _forget(clear_cookie: bool) -> None:
