@@ -1,0 +1,3 @@
+"""The accounts tests drive the Settings page too: reuse the AppTest fixtures."""
+
+from tests.ui.conftest import app_env, open_app  # noqa: F401
