@@ -223,6 +223,51 @@ def build_parser() -> argparse.ArgumentParser:
 _PARSER_HOOKS: list[Callable[[Any], None]] = []
 
 
+@command("batch")
+def cmd_batch(deps: Dependencies, args: argparse.Namespace) -> int:
+    """Create a batch from a CSV/XLSX file (or `-` for one concept per line on stdin)."""
+    from pathlib import Path
+
+    from core import batches
+
+    if args.file == "-":
+        table, filename = batches.read_pasted(deps, sys.stdin.read()), None
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise UserError(f"No such file: {args.file}")
+        filename = path.name
+        table = batches.read_upload(deps, path.read_bytes(), filename)
+    rows = batches.rows_of(table, args.column if args.column else table.suggested)
+    checked = batches.preview(deps, rows)
+    for problem in checked.problems[:20]:
+        sys.stderr.write(f"row {problem.row}: {problem.kind}: {problem.message}\n")
+    if len(checked.problems) > 20:
+        sys.stderr.write(f"... and {len(checked.problems) - 20} more problem rows\n")
+    made = batches.create_batch(
+        deps,
+        cli_actor(deps, args.user),
+        rows,
+        name=args.name,
+        skip_problems=args.skip_problems,
+        source_filename=filename,
+    )
+    emit(args, made, f"batch {made.id}: {made.total:,} jobs queued ({len(checked.problems):,} rows skipped)")
+    return 0
+
+
+def _batch_parser(sub: Any) -> None:
+    p = sub.add_parser("batch", help="create a batch of jobs from a CSV/XLSX file")
+    p.add_argument("file", help="CSV/TSV/XLSX file, or - for one concept per line on stdin")
+    p.add_argument("--column", help="the concept column's header name (default: detected)")
+    p.add_argument("--name", help="batch name (default: the file name and time)")
+    p.add_argument("--skip-problems", action="store_true", help="skip empty/too long/duplicate rows")
+    p.add_argument("--json", action="store_true")
+
+
+_PARSER_HOOKS.append(_batch_parser)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
