@@ -134,12 +134,13 @@ class Captured:
         event.remove(self.deps.engine, "before_cursor_execute", self._on)
 
     def _on(self, _conn: Any, _cursor: Any, statement: str, params: Any, *_a: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             self.statements.append((statement, params))
 
 
 def explain(deps: Dependencies, statement: str, params: Any) -> list[str]:
-    with deps.engine.connect() as conn:
+    with deps.engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")  # as core.stats runs them
         rows = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", params).all()
     return [r[0] for r in rows]
 

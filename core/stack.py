@@ -134,6 +134,13 @@ def start_product(
             "simulator", [PY, "-m", "simulator", "--host", "127.0.0.1", "--port", str(sim_port)]
         )
         wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", proc=sim)
+    from core.config import load_settings
+    from core.metrics import MULTIPROC_ENV, wipe
+
+    metrics_dir = str(load_settings().metrics_dir.resolve())
+    wipe(metrics_dir)  # a fresh product start: counters restart with it
+    stack.env.setdefault(MULTIPROC_ENV, metrics_dir)  # the app's rate-limit counts are scraped too
+    stack.start("metrics", [PY, "-m", "core.metrics_server"])
     stack.start("worker", [PY, "-m", "worker"])
     stack.start("reconciler", [PY, "-m", "worker.cron"])
     app = stack.start(

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Float, and_, case, cast, func, literal, literal_column, or_, select, text
 
 from core.models import COMPLETED, FAILED, RUNNING, Job, JobEvent, User
 from core.queueing import queue_depths
@@ -61,7 +61,7 @@ def _bucket(deps: Dependencies, column: Any, bucket: str) -> Any:
 
 def _seconds(deps: Dependencies, start: Any, end: Any) -> Any:
     if _pg(deps):
-        return func.extract("epoch", end - start)
+        return func.date_part("epoch", end - start)  # float8; EXTRACT gives numeric (slow to sort)
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
@@ -75,7 +75,9 @@ def _job_scope(actor: Actor, f: StatsFilter) -> list[Any]:
 
 
 def _frame(deps: Dependencies, query: Any, columns: list[str]) -> pd.DataFrame:
-    with deps.engine.connect() as conn:
+    with deps.engine.begin() as conn:
+        if _pg(deps):  # sorts for GROUP BY and percentiles stay in memory
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
         rows = conn.execute(query).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
@@ -114,20 +116,18 @@ def _durations(deps: Dependencies, actor: Actor, f: StatsFilter, group: Any) -> 
     if not actor.is_admin or f.model:
         where.append(JobEvent.job_id.in_(select(Job.id).where(*_job_scope(actor, _wide(f)))))
     if _pg(deps):
+        # COLLATE "C": byte-wise grouping, far cheaper than the database's locale collation.
+        runs = select(group.collate("C").label("key"), seconds.label("d")).where(*where).subquery()
+        pcts = func.percentile_cont(literal_column("ARRAY[0.5, 0.95]")).within_group(runs.c.d)
         q = (
-            select(
-                group.label("key"),
-                func.count(),
-                func.percentile_cont(0.5).within_group(seconds),
-                func.percentile_cont(0.95).within_group(seconds),
-                func.avg(seconds),
-                func.max(seconds),
-            )
-            .where(*where)
-            .group_by(group)
-            .order_by(group)
+            select(runs.c.key, func.count(), pcts, func.avg(runs.c.d), func.max(runs.c.d))
+            .group_by(runs.c.key)
+            .order_by(runs.c.key)
         )
-        return _frame(deps, q, ["key", "runs", "p50", "p95", "mean", "max"])
+        df = _frame(deps, q, ["key", "runs", "pct", "mean", "max"])
+        df.insert(2, "p50", [p[0] for p in df["pct"]])
+        df.insert(3, "p95", [p[1] for p in df["pct"]])
+        return df.drop(columns=["pct"])
     sample = _frame(
         deps,
         select(group.label("key"), seconds).where(*where).order_by(JobEvent.id.desc()).limit(SQLITE_SAMPLE),
