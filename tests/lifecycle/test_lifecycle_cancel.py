@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -116,3 +117,29 @@ def test_cancelling_twice_or_a_finished_job_is_a_clear_no_op(deps, sim):
     run_until_done(deps, [done.id])
     assert cancel_job(deps, alice, done.id) == "This job is already completed; nothing to cancel."
     assert get_job(deps, alice, done.id).status == "completed"
+
+
+class RecordingGate:
+    """A StepGate that admits everything and remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.released: list[tuple[str, str]] = []
+
+    def admit(self, deps, job, step):  # noqa: ARG002 - the StepGate protocol
+        return None
+
+    def release(self, deps, job, step, outcome):  # noqa: ARG002 - the StepGate protocol
+        self.released.append((step, outcome))
+
+
+def test_cancelling_between_polls_tells_the_gates_the_step_is_over(deps, sim):
+    gate = RecordingGate()
+    gated = dataclasses.replace(deps, gates=(gate,))
+    alice = make_user(deps)
+    sim_control(sim, "/_sim/config", {"latency": {"music": 30}})
+    job = submit_job(gated, alice, CONCEPT)
+    with deps.sessionmaker.begin() as s:  # the song step has submitted and waits for its first poll
+        row = s.get(Job, job.id)
+        row.status, row.current_step, row.music_task_id = "running", "render_audio", "task-1"
+    assert cancel_job(gated, alice, job.id).startswith("Cancelled")
+    assert gate.released == [("render_audio", "cancelled")]
