@@ -161,6 +161,11 @@ def detect_delimiter(sample: str) -> str:
     return best
 
 
+def _newlines(cell: str) -> str:
+    """A quoted cell's line breaks as Excel writes them (CRLF, or a lone CR) become plain newlines."""
+    return cell.replace("\r\n", "\n").replace("\r", "\n") if "\r" in cell else cell
+
+
 def _blank(row: list[str]) -> bool:
     """Empty, whitespace-only, or only delimiters (a spreadsheet's `,,,,` line) counts as blank."""
     return not any(cell.strip(" \t\r\n,;") for cell in row)
@@ -190,7 +195,7 @@ def _build(
                 f"The file has more than {max_records:,} lines (most of them blank); the limit is "
                 f"{limits.max_rows:,} rows per batch (BATCH_MAX_ROWS)."
             )
-        row = _trim([cell if isinstance(cell, str) else str(cell) for cell in raw])
+        row = _trim([_newlines(cell if isinstance(cell, str) else str(cell)) for cell in raw])
         if _blank(row):
             continue
         if len(rows) > limits.max_rows:  # one extra row allowed for a header
