@@ -100,13 +100,13 @@ def test_retry_from_the_start_runs_every_step_again(deps, sim):
 
 def test_retry_of_a_cancelled_job_resumes_polling_the_same_paid_task(deps, sim):
     alice = make_user(deps)
-    sim_control(sim, "/_sim/config", {"latency": {"music": 1.0}})
+    sim_control(sim, "/_sim/config", {"latency": {"music": 30}})
     job = submit_job(deps, alice, CONCEPT)
-    work(deps)
-    task = get_job(deps, alice, job.id).music_task_id
-    assert task
+    while not (task := get_job(deps, alice, job.id).music_task_id):
+        work(deps)
     assert cancel_job(deps, alice, job.id).startswith("Cancelled")
     assert retry_job(deps, alice, job.id).retried
+    sim_control(sim, "/_sim/advance", {"seconds": 60})  # the paid task finishes while nobody polls
     assert run_until_done(deps, [job.id]) == {str(job.id): "completed"}
     assert get_job(deps, alice, job.id).music_task_id == task
     assert stats(sim)["submissions"]["music"] == 1
