@@ -19,6 +19,7 @@ from email.utils import format_datetime
 import streamlit as st
 
 from core.auth import header_sign_in, sign_in
+from core.config import Settings, load_settings
 from core.errors import UserError
 from core.sessions import resume_session, revoke_session
 from core.users import Actor
@@ -74,7 +75,7 @@ def _forget(clear_cookie: bool) -> None:
     state.set_actor(None)
     st.session_state.pop(state.SESSION_TOKEN, None)
     if clear_cookie:
-        settings = get_dependencies().settings
+        settings = _settings()
         st.session_state[state.COOKIE_SCRIPT] = _cookie_script(
             settings.session_cookie_name, "", None, secure=settings.session_cookie_secure
         )
@@ -93,26 +94,32 @@ def _header_user() -> Actor | None:
     return actor
 
 
+def _settings() -> Settings:
+    # Cheap (no connections): an anonymous first page load should not wait for the Dependencies.
+    return load_settings()
+
+
 def current_user() -> Actor | None:
     """The signed-in actor for this run, restoring it from the session cookie after a refresh."""
-    deps = get_dependencies()
-    if deps.settings.auth_mode == "header":
+    settings = _settings()
+    if settings.auth_mode == "header":
         return _header_user()
     actor = state.current_actor()
     token = st.session_state.get(state.SESSION_TOKEN)
     if actor is not None:
         if token is None:  # seeded by server code only (tests); a browser cannot write session_state
             return actor
+        deps = get_dependencies()
         again = resume_session(deps, token)
         if again is not None and again.id == actor.id:
             state.set_actor(again)  # picks up a role change
             return again
         _forget(clear_cookie=True)  # revoked (signed out elsewhere), expired or deactivated
         return None
-    cookie = request_cookies().get(deps.settings.session_cookie_name)
+    cookie = request_cookies().get(settings.session_cookie_name)
     if not cookie:
         return None
-    restored = resume_session(deps, cookie)
+    restored = resume_session(get_dependencies(), cookie)
     if restored is None:
         _forget(clear_cookie=True)  # tampered, expired or revoked: drop it from the browser
         return None
@@ -123,8 +130,7 @@ def current_user() -> Actor | None:
 
 def login_page() -> None:
     st.title("Songsmith")
-    deps = get_dependencies()
-    if deps.settings.auth_mode == "header":
+    if _settings().auth_mode == "header":
         st.error(st.session_state.get(HEADER_ERROR) or "You are not signed in.")
         st.caption("This deployment signs you in through its proxy; reload the page after signing in there.")
         return
@@ -134,6 +140,7 @@ def login_page() -> None:
         password = st.text_input("Password", type="password", key="login.password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
+        deps = get_dependencies()
         try:
             result = sign_in(deps, username, password)
         except UserError as exc:
@@ -152,7 +159,7 @@ def login_page() -> None:
 def sign_out_control(actor: Actor) -> None:
     """The sidebar's account line and Sign out (none in header mode: the proxy owns the session)."""
     st.caption(f"Signed in as **{actor.username}** ({actor.role})")
-    if get_dependencies().settings.auth_mode == "header":
+    if _settings().auth_mode == "header":
         st.caption("Signed in by your organisation's proxy.")
         return
     if st.button("Sign out", key="app.logout", icon=":material/logout:"):
