@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from core.auth import create_user
 from core.config import load_settings
 from core.deps import Dependencies, build_dependencies
 from core.migrate import upgrade
+from core.models import TERMINAL_STATUSES, Job
 from core.users import Actor
 from tests.conftest import PG_ADMIN_URL, REDIS_BASE_URL
 
@@ -33,6 +35,7 @@ CHROMIUM_ARGS = [
 PASSWORD = "correct-horse-battery"
 LATENCY = {"llm": 0.1, "music": 2.0, "image": 1.0}
 LOG_TAIL_LINES = 40
+EXTRA_WORKERS = int(os.environ.get("E2E_EXTRA_WORKERS", "2"))
 
 
 @dataclass
@@ -140,6 +143,10 @@ def live(
     running.shots.mkdir()
     try:
         running.url = stk.start_product(stack, sim_port=sim_port, app_port=app_port, open_browser=False)
+        # More workers (no second scheduler), as a deployment scales out: the 20-job batch journey
+        # is bound by RQ's fork per step, not by CPU.
+        for n in range(2, EXTRA_WORKERS + 2):
+            stack.start(f"worker-{n}", [stk.PY, "-m", "worker", "--no-scheduler"])
         running.sim("/_sim/config", {"latency": LATENCY})
         yield running
     except Exception:
@@ -195,3 +202,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if report.failed:
         report.sections.append(("e2e screenshot", str(shot)))
         report.sections.append(("e2e process logs", live.log_tails()))
+
+
+def wait_for_jobs(deps: Dependencies, job_ids: list, timeout: float = 90.0) -> dict[str, str]:
+    """Poll the database (the real worker does the work) until every job is terminal or time is up."""
+    ids = [uuid.UUID(str(j)) for j in job_ids]
+    deadline = time.monotonic() + timeout
+    while True:
+        with deps.sessionmaker() as s:
+            statuses = {str(j.id): j.status for j in s.query(Job).filter(Job.id.in_(ids))}
+        if all(v in TERMINAL_STATUSES for v in statuses.values()) or time.monotonic() > deadline:
+            return statuses
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="package")
+def finished_jobs(live: RunningStack, users: dict[str, Actor]) -> dict[str, str]:
+    """Two of alice's jobs, run by the stack's worker: one completes, one fails at the song step."""
+    from core.jobs import submit_job
+
+    live.sim(
+        "/_sim/faults", {"faults": [{"endpoint": "suno_generate", "kind": "task_sensitive", "times": 1}]}
+    )
+    failing = submit_job(live.deps, users["alice"], "A doomed chant", idempotency_key=uuid.uuid4().hex)
+    wait_for_jobs(live.deps, [failing.id])
+    ok = submit_job(
+        live.deps, users["alice"], "A bright polka about bicycles", idempotency_key=uuid.uuid4().hex
+    )
+    statuses = wait_for_jobs(live.deps, [ok.id])
+    live.sim("/_sim/reset")
+    return {**statuses, **wait_for_jobs(live.deps, [failing.id], timeout=0)}

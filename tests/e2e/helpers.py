@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 
 MUSICCAPS = Path("/work/shared/data/musiccaps-public.csv")
@@ -64,7 +65,7 @@ def login_if_asked(page: Page, username: str, password: str) -> bool:
     """Sign in through the form when this browser session shows it; False when already signed in."""
     username_box = page.get_by_label("Username")
     signed_in = page.get_by_text("Signed in as")
-    expect(username_box.or_(signed_in).first).to_be_visible()
+    expect(username_box.or_(signed_in).first).to_be_visible(timeout=30_000)
     wait_idle(page)
     if not username_box.is_visible():
         return False
@@ -205,3 +206,63 @@ def image_natural_width(page: Page) -> int:
                })"""
         )
     )
+
+
+def feature_page(page: Page, *titles: str, issue: str) -> None:
+    """Open the first of these sidebar pages that exists, or skip: the feature has not landed yet."""
+    for title in titles:
+        if nav_link(page, title).count():
+            go_to(page, title)
+            return
+    pytest.skip(f"waits for {issue}: no {' / '.join(titles)} page in the navigation")
+
+
+def metric_value(page: Page, label: str) -> str:
+    metric = (
+        main(page)
+        .locator('[data-testid="stMetric"]')
+        .filter(has=page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True))
+    )
+    return metric.first.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def grid_total_rows(page: Page, column: str, timeout: float = 15.0) -> int:
+    """The row count a dataframe reports (aria-rowcount), though only visible rows are in the DOM."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for t in tables(page):
+            if column in t["headers"]:
+                return int(t["total"])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no grid with a {column!r} column")
+        page.wait_for_timeout(250)
+
+
+def plotly_points(page: Page) -> list[int]:
+    """For each Plotly chart on the page: how many data points its traces hold (x, y, values...)."""
+    # Plotly's bundle loads lazily: wait until every chart element holds a drawn graph div.
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(
+             c => c.querySelector('.js-plotly-plot') && c.querySelector('.js-plotly-plot').data)""",
+        timeout=30_000,
+    )
+    # calcdata holds the drawn points per trace (data may hold base64 typed arrays).
+    return page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')].map(gd =>
+             (gd.calcdata || []).reduce((n, trace) => n + (trace || []).length, 0))"""
+    )
+
+
+def pick_selectbox_option(page: Page, label: str, avoid: str) -> str:
+    """Open a selectbox and choose its first option that is not `avoid`; returns the option's text."""
+    box = main(page).locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True))
+    box.first.locator('[role="combobox"], input').first.click()
+    options = page.get_by_role("option")
+    expect(options.first).to_be_visible()
+    for i in range(options.count()):
+        text = options.nth(i).inner_text().strip()
+        if text and text != avoid:
+            options.nth(i).click()
+            wait_idle(page)
+            return text
+    raise AssertionError(f"{label}: no option other than {avoid!r}")
