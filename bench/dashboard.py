@@ -59,7 +59,7 @@ SELECT md5(g::text)::uuid, u, 'concept ' || g, st,
     'OpenRouter kept failing after 5 attempts (last: HTTP 503): busy',
     'Unexpected error in step store; reference ' || md5(g::text)])[1 + g % 4] END
 FROM (
-  SELECT g, CASE WHEN g % 6 = 0 THEN 2 ELSE 1 + (g * 7919) % :users END AS u,
+  SELECT g, CASE WHEN g % 6 = 0 THEN 2 ELSE 1 + (g::bigint * 7919) % :users END AS u,
     CASE WHEN r < 0.80 THEN 'completed' WHEN r < 0.92 THEN 'failed' WHEN r < 0.995 THEN 'cancelled'
          WHEN r < 0.998 THEN 'running' ELSE 'pending' END AS st,
     (ARRAY['write_options','render_audio','write_image_prompt','render_cover','store'])[1 + g % 5] AS es,
@@ -82,6 +82,10 @@ FROM (SELECT id, status, started_at, CASE status WHEN 'completed' THEN 6
           'write_image_prompt','render_cover','store'], error_step) ELSE 2 END AS n FROM jobs) j
 CROSS JOIN LATERAL generate_series(1, j.n) k
 """
+INDEXES = """
+SELECT indexname, indexdef FROM pg_indexes
+WHERE tablename IN ('jobs', 'job_events') AND indexdef NOT LIKE 'CREATE UNIQUE%'
+"""
 
 
 def scratch_database() -> tuple[str, str]:
@@ -102,11 +106,19 @@ def seed(deps: Dependencies) -> dict[str, float]:
     with deps.engine.begin() as conn:
         conn.execute(text("SET LOCAL synchronous_commit = off"))
         conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+        # Secondary indexes are dropped for the bulk load and rebuilt after (same definitions).
+        indexes = conn.execute(text(INDEXES)).all()
+        for name, _definition in indexes:
+            conn.execute(text(f'DROP INDEX "{name}"'))
         for label, sql in (("users", SEED_USERS), ("jobs", SEED_JOBS), ("events", SEED_EVENTS)):
             started = time.perf_counter()
             conn.execute(text(sql), {"users": USERS, "jobs": JOBS})
             timings[label] = time.perf_counter() - started
             _say(f"seeded {label} in {timings[label]:.1f} s")
+        started = time.perf_counter()
+        for _name, definition in indexes:
+            conn.execute(text(definition))
+        timings["indexes"] = time.perf_counter() - started
     started = time.perf_counter()
     with deps.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
@@ -155,7 +167,12 @@ def index_use(plan: list[str]) -> str:
 
 
 def time_call(fn: Callable[[], Any]) -> tuple[float, Any]:
-    fn()  # warm the cache and the connection pool
+    started = time.perf_counter()
+    result = fn()  # warm the cache and the connection pool
+    if time.perf_counter() - started > 1.0:  # far over target: one more run is enough
+        started = time.perf_counter()
+        result = fn()
+        return _since(started), result
     samples = []
     result = None
     for _ in range(REPEAT):
@@ -202,6 +219,10 @@ def cases(deps: Dependencies, admin: Actor, analyst: Actor) -> list[tuple[str, f
             )
         )
     return out
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def _bind(
