@@ -194,8 +194,9 @@ def poll_delay(settings: Settings, polls: int) -> float:
 def _check_deadline(ctx: StepContext, provider: str, deadline: float) -> None:
     elapsed = (ctx.now - ctx.step_started_at).total_seconds()
     if elapsed > deadline:
+        within = f"{deadline:.0f} seconds" if deadline < 120 else f"{deadline / 60:.0f} minutes"
         raise StepFailed(
-            f"{provider} did not finish the task within {deadline / 60:.0f} minutes "
+            f"{provider} did not finish the task within {within} "
             f"({ctx.job.step_polls} checks); retry the job to keep waiting on the same task."
         )
 
