@@ -1,0 +1,148 @@
+"""Load: many jobs from 10 threads through the service layer while every fault hits, one after another.
+
+At the end the database, RQ's registries and the simulator's request log must tell the same story.
+CHAOS_LOAD_JOBS sets the job count (see README "Chaos suite" for how long 5,000 take here).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from rq import Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob
+from sqlalchemy import select
+
+from core.jobs import submit_job
+from core.lifecycle import retry_job
+from core.models import FAILED, Job
+from tests.chaos.helpers import (
+    audit,
+    disk_refuses_writes,
+    env_int,
+    fleet,
+    provider_down,
+    reconciling,
+    redis_loses_everything,
+    settle,
+    states,
+    terminate_pg_backends,
+    wait_for,
+)
+from tests.conftest import override_deps
+from tests.factories import make_user
+
+pytestmark = pytest.mark.slow
+JOBS = env_int("CHAOS_LOAD_JOBS", 60)
+THREADS = 10
+STORAGE_REASONS = ("Could not write the artifact to storage: ", "The stored ")
+
+
+@pytest.mark.timeout(max(600, JOBS * 6))
+def test_load_with_every_fault_in_turn(deps, sim, settings, redis_url, tmp_path, chaos_report):
+    outage = min(float(env_int("CHAOS_OUTAGE_SECONDS", 60)), 10.0)
+    tuned = {"step_retry_budget": 40, "retry_max_seconds": 2.0}
+    settings = settings.model_copy(update=tuned)
+    settings.artifact_dir.mkdir(parents=True, exist_ok=True)
+    users = [make_user(deps, f"load{i}") for i in range(THREADS)]
+    ids: list[uuid.UUID] = []
+    started = time.monotonic()
+    with override_deps(deps, **tuned) as d, fleet(settings, tmp_path) as workers, reconciling(d, 2.0):
+
+        def submit_all(user) -> list[uuid.UUID]:
+            share = JOBS // THREADS + (1 if users.index(user) < JOBS % THREADS else 0)
+            return [
+                submit_job(d, user, f"Load song {i} for {user.username}", idempotency_key=f"k{i}").id
+                for i in range(share)
+            ]
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            futures = [pool.submit(submit_all, u) for u in users]
+            progress = lambda k: lambda: states(d).get("completed", 0) >= k  # noqa: E731
+            wait_for(progress(1), 300, "a first completion")
+            terminate_pg_backends(d)
+            wait_for(progress(3), 300, "progress after postgres")
+            redis_loses_everything(redis_url)
+            wait_for(progress(5), 300, "progress after redis")
+            with provider_down(sim, outage):
+                pass
+            delivery = wait_for(lambda: workers.current_delivery(d.redis, "w1"), 120, "w1 mid-step")
+            workers.sigterm("w1")
+            workers.procs["w1"].wait(120)
+            workers.start("w1b")
+            wait_for(lambda: workers.current_delivery(d.redis, "w2"), 120, "w2 mid-step")
+            workers.sigkill_group("w2")
+            workers.start("w2b")
+            with disk_refuses_writes(settings.artifact_dir):
+                time.sleep(3)
+            for f in futures:
+                ids += f.result()
+        submitted_in = time.monotonic() - started
+        assert len(ids) == JOBS and delivery
+        for _ in range(3):  # the disk is back: a user retries what failed because of it
+            settle(d, ids, JOBS * 5)
+            for job_id, owner in _failed_for_storage(d, ids):
+                retry_job(d, next(u for u in users if u.id == owner), job_id)
+        final = settle(d, ids, JOBS * 5)
+        took = time.monotonic() - started
+        live_workers = {w.name for w in Worker.all(connection=d.redis)}
+        tally = audit(d, sim, f"6 load ({JOBS} jobs, all faults)", ids)
+        tally.notes.update(submitted_in=round(submitted_in, 1), took=round(took, 1), final=dict(final))
+        chaos_report.append(tally)
+        leftovers = _rq_story(d, live_workers)
+        sim_story = _sim_story(d, sim, ids)
+    tally.assert_clean()
+    assert leftovers == {"queued": 0, "scheduled": 0, "started-live": 0}, leftovers
+    assert sim_story["music_tasks"] == sim_story["music_submissions"] == sim_story["jobs_with_music"]
+    assert sim_story["image_tasks"] == sim_story["image_submissions"] == sim_story["jobs_with_image"]
+    if sim_story["log_complete"]:
+        assert sim_story["logged_music_submits"] == sim_story["music_submissions"]
+        assert sim_story["logged_image_submits"] == sim_story["image_submissions"]
+    assert tally.completed + tally.failed_with_reason == JOBS
+
+
+def _failed_for_storage(deps, ids) -> list[tuple[uuid.UUID, int]]:
+    with deps.sessionmaker() as s:
+        rows = s.execute(
+            select(Job.id, Job.user_id, Job.error_message).where(Job.id.in_(ids), Job.status == FAILED)
+        ).all()
+    return [(i, u) for i, u, msg in rows if (msg or "").startswith(STORAGE_REASONS)]
+
+
+def _rq_story(deps, live_workers: set[str]) -> dict[str, int]:
+    """Nothing left to run: queues and schedules empty; a started entry may only belong to a worker
+    that was SIGKILLed (RQ cleans those up on its own maintenance cycle, the DB already moved on)."""
+    story = {"queued": 0, "scheduled": 0, "started-live": 0}
+    for q in deps.queues.ordered():
+        story["queued"] += q.count
+        story["scheduled"] += q.scheduled_job_registry.count
+        for rq_id in q.started_job_registry.get_job_ids():
+            try:
+                job = RQJob.fetch(rq_id, connection=deps.redis)
+            except NoSuchJobError:
+                continue
+            if job.worker_name in live_workers:
+                story["started-live"] += 1
+    return story
+
+
+def _sim_story(deps, sim, ids) -> dict[str, int]:
+    stats = sim.stats()
+    with deps.sessionmaker() as s:
+        rows = s.execute(select(Job.music_task_id, Job.image_task_id).where(Job.id.in_(ids))).all()
+    log = stats["requests"]
+    ok = lambda e: [r for r in log if r.get("endpoint") == e and r.get("status") == 200]  # noqa: E731
+    return {
+        "music_tasks": len(stats["tasks"]["music"]),
+        "music_submissions": stats["submissions"]["music"],
+        "jobs_with_music": len({m for m, _ in rows if m}),
+        "image_tasks": len(stats["tasks"]["image"]),
+        "image_submissions": stats["submissions"]["image"],
+        "jobs_with_image": len({i for _, i in rows if i}),
+        "log_complete": int(len(log) < 2000),
+        "logged_music_submits": len(ok("suno_generate")),
+        "logged_image_submits": len(ok("image_create")),
+    }
