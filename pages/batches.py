@@ -10,7 +10,7 @@ from core.jobs import list_jobs
 from core.models import JOB_STATUSES
 from ui.auth import require_actor
 from ui.deps import get_dependencies
-from ui.widgets import duration_text, guarded, jobs_frame
+from ui.widgets import duration_text, guarded, jobs_frame, plain
 
 actor = require_actor()
 deps = get_dependencies()
@@ -72,8 +72,10 @@ def batch_detail(bid: str) -> None:
     b = guarded(lambda: batches.get_batch(deps, actor, bid))
     if b is None:
         return
-    st.title(b.name)
-    st.caption(f"Owner {b.owner} · created {b.created_at:%Y-%m-%d %H:%M} · {b.source_filename or 'pasted'}")
+    st.title(plain(b.name))
+    st.caption(
+        f"Owner {b.owner} · created {b.created_at:%Y-%m-%d %H:%M} · {plain(b.source_filename or 'pasted')}"
+    )
     st.progress(b.fraction, text=f"{b.done:,} of {b.total:,} finished · {eta_text(b)} left")
     cols = st.columns(len(JOB_STATUSES) + 1)
     for col, status in zip(cols, JOB_STATUSES, strict=False):
