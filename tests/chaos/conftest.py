@@ -53,3 +53,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(HEADER)
     for tally in _TALLIES:
         terminalreporter.write_line(tally.line())
+    if terminalreporter.config.option.verbose > 0:
+        for tally in _TALLIES:
+            terminalreporter.write_line(f"{tally.scenario}: {tally.notes}")
