@@ -10,7 +10,7 @@ from ui.auth import require_actor
 from ui.deps import get_dependencies
 from ui.job_actions import job_actions, show_flash
 from ui.timeline import build_gantt, render_attempts, render_previous_versions
-from ui.widgets import duration_text, guarded, status_badge, timeline_frame
+from ui.widgets import duration_text, guarded, plain, status_badge, timeline_frame
 
 actor = require_actor()
 deps = get_dependencies()
@@ -23,7 +23,7 @@ if not job_id:
 first = guarded(lambda: get_job(deps, actor, job_id))
 if first is None:
     st.stop()
-st.title(first.title or "Untitled song")
+st.title(plain(first.title or "Untitled song"))
 show_flash()
 job_actions(deps, actor, first)
 
@@ -39,10 +39,10 @@ def live() -> None:
     cols[1].metric("Attempt", job.attempt)
     cols[2].metric("Duration", duration_text(job.duration_seconds))
     cols[3].metric("Model", job.llm_model)
-    st.caption(f"Concept: {job.concept}")
+    st.caption(f"Concept: {plain(job.concept)}")
     st.caption(f"Correlation id: `{job.correlation_id}`")
     if job.error_message:
-        st.error(f"Failed at **{job.error_step}**: {job.error_message}")
+        st.error(f"Failed at **{job.error_step}**: {plain(job.error_message)}")
     st.subheader("Timeline")
     st.dataframe(timeline_frame(job), hide_index=True, width="stretch")
     if job.steps:

@@ -13,7 +13,7 @@ from core.deps import Dependencies
 from core.jobs import read_artifact
 from core.users import Actor
 from core.views import ArtifactView, EventView, JobDetail, StepRun
-from ui.widgets import duration_text
+from ui.widgets import duration_text, plain
 
 # Steps whose service line names the model too; the cover is "NanoBanana" on its own.
 MODEL_SHOWN = {"write_options", "render_audio", "write_image_prompt"}
@@ -123,18 +123,16 @@ def _step_io(deps: Dependencies, actor: Actor, job: JobDetail, run: StepRun) -> 
             chosen, _ = _chosen(job, run.attempt)
             st.dataframe(options_table(out["options"], chosen), hide_index=True, width="stretch")
     elif run.step == "choose_option" and out:
-        st.caption(
-            f"Chose option {out.get('chosen_index', 0) + 1}: “{out.get('title', '')}” ({out.get('reason')})"
-        )
+        title = plain(out.get("title", ""))
+        st.caption(f"Chose option {out.get('chosen_index', 0) + 1}: “{title}” ({out.get('reason')})")
     elif run.step == "render_audio":
         _, option = _chosen(job, run.attempt)
-        st.caption(f"Input: “{option.get('title', '')}” · style {option.get('style', '')}")
+        st.caption(f"Input: “{plain(option.get('title', ''))}” · style {plain(option.get('style', ''))}")
         with st.expander("Lyrics"):
             st.text(option.get("lyrics", ""))
         if out.get("tracks"):
-            st.caption(
-                f"Track “{out.get('title')}”, {out.get('duration')} s, {out.get('tracks')} track(s) made"
-            )
+            track = plain(out.get("title"))
+            st.caption(f"Track “{track}”, {out.get('duration')} s, {out.get('tracks')} track(s) made")
     elif run.step == "write_image_prompt" and out.get("prompt"):
         st.caption("Image prompt")
         st.text(out["prompt"])
@@ -160,7 +158,7 @@ def _step_block(deps: Dependencies, actor: Actor, job: JobDetail, run: StepRun) 
         st.caption(f"Checked the remote task {run.output['checks']} time(s)")
     _step_io(deps, actor, job, run)
     if run.status == "failed" and run.message:
-        st.error(run.message)
+        st.error(plain(run.message))
 
 
 def _event_line(event: EventView) -> None:
@@ -169,13 +167,13 @@ def _event_line(event: EventView) -> None:
         out = event.output or {}
         why = f"HTTP {out['status']}" if out.get("status") else "no response"
         st.warning(
-            f"{at} · {event.service} retry {out.get('retry', '?')} ({why}): {event.message} "
+            f"{at} · {event.service} retry {out.get('retry', '?')} ({why}): {plain(event.message)} "
             f"— next try in {out.get('delay', '?')} s",
             icon=":material/replay:",
         )
         return
     who = f" by {event.actor}" if event.actor else ""
-    note = f" — {event.message}" if event.message else ""
+    note = f" — {plain(event.message)}" if event.message else ""
     st.caption(f"{at} · **{event.status}**{who}{note}")
 
 

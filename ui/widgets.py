@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,6 +30,16 @@ STATUS_COLORS = {
     "failed": "red",
     "cancelled": "orange",
 }
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=])")
+
+
+def plain(text: object) -> str:
+    """User or model text placed inside markdown (titles, captions, alerts): every markdown and HTML
+    metacharacter is escaped, so a concept or an LLM reply cannot become a link, an image, a heading,
+    a formula or markup. Streamlit never renders raw HTML here (no unsafe_allow_html anywhere)."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def guarded(fn: Callable[[], T]) -> T | None:

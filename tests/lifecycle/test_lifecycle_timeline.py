@@ -74,7 +74,8 @@ def test_job_detail_shows_each_attempts_events_in_order(open_app, deps, sim):
     assert any("Suno retry 1 (HTTP 503)" in t for t in one), "provider retries show with their reason"
     assert any("**pending** by alice — submitted" in t for t in one)
     two = texts(second)
-    assert any("**pending** by alice — retry from write_image_prompt" in t for t in two)
+    # Event notes are escaped markdown (ui.widgets.plain): what the browser shows is "write_image_prompt".
+    assert any("**pending** by alice — retry from write\\_image\\_prompt" in t for t in two)
     assert [t for t in two if t.startswith("**") and " — " in t] == [
         "**✅ Image prompt (LLM)** — succeeded",
         "**✅ Cover (NanoBanana)** — succeeded",
