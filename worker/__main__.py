@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Build everything a step needs here, once (~0.4 s); work-horses are forks of this process.
     tasks.prepare_parent(build_dependencies(settings))
+    from core import metrics
+
+    metrics.get()  # import prometheus_client and create the collectors once, not in every work-horse
     redis = Redis.from_url(settings.redis_url)
     queues = make_queues(settings, redis)
     worker = Worker(
