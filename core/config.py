@@ -106,9 +106,10 @@ class Settings(BaseSettings):
     simulator_port: int = Field(8765, gt=0, lt=65536)
 
     # Rate limits (core/ratelimit.py, moving windows in Redis; 0 turns a limit off).
-    jobs_per_minute: int = Field(120, ge=0)
-    jobs_per_day: int = Field(2000, ge=0)
-    openrouter_rpm: int = Field(120, ge=0)
+    # Sized so one maximum batch (BATCH_MAX_ROWS) fits in a minute; a batch counts all its jobs.
+    jobs_per_minute: int = Field(10000, ge=0)
+    jobs_per_day: int = Field(50000, ge=0)
+    openrouter_rpm: int = Field(600, ge=0)
     suno_requests_per_10s: int = Field(20, ge=0)
     nanobanana_requests_per_10s: int = Field(20, ge=0)
 
