@@ -133,6 +133,15 @@ def _env(
         "NANOBANANA_BASE_URL": sim,
         "DOWNLOAD_ALLOWED_HOSTS": f"127.0.0.1:{sim_port}",
         "LOG_LEVEL": "WARNING",
+        # The benchmark measures orchestration, not provider quotas: caps and windows are opened up.
+        "MUSIC_MAX_IN_FLIGHT": "100000",
+        "IMAGE_MAX_IN_FLIGHT": "100000",
+        "OPENROUTER_RPM": "0",
+        "SUNO_REQUESTS_PER_10S": "0",
+        "NANOBANANA_REQUESTS_PER_10S": "0",
+        "JOBS_PER_MINUTE": "0",
+        "JOBS_PER_DAY": "0",
+        "METRICS_PORT": str(stk.free_port()),
         **settings_overrides,
     }
 
@@ -261,6 +270,8 @@ def _orchestration(report: Report, lines: list[str]) -> None:
 
 
 _SETTINGS_KEYS = {
+    "MUSIC_MAX_IN_FLIGHT", "IMAGE_MAX_IN_FLIGHT", "OPENROUTER_RPM", "SUNO_REQUESTS_PER_10S",
+    "NANOBANANA_REQUESTS_PER_10S", "JOBS_PER_MINUTE", "JOBS_PER_DAY",
     "DATABASE_URL",
     "REDIS_URL",
     "ARTIFACT_DIR",
