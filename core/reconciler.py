@@ -76,7 +76,9 @@ def reconcile(deps: Dependencies, *, limit: int = 500) -> ReconcileReport:
         else:
             state = _rq_state(deps, rq_job_id, now)
         leased = lease_until is not None and lease_until > now and lease_owner is not None
-        if state == "healthy" or (state == "finished" and leased):
+        # A live lease means a step run may still be working, even when Redis lost its RQ entry
+        # (a flush): only a run RQ reports dead or abandoned loses its lease early.
+        if state == "healthy" or (leased and state not in ("dead", "abandoned")):
             continue
         if _requeue(deps, job_id, rq_job_id, lease_owner):
             report.requeued.append(str(job_id))

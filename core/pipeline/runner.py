@@ -14,7 +14,9 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from core import metrics
 from core.deps import Dependencies
@@ -177,6 +179,27 @@ def _finish(
     apply: Any,
     *,
     salvage: dict[str, Any] | None = None,
+) -> str:
+    # The step's result (maybe a paid task id) exists only in memory until this commit: a dropped
+    # connection here is retried on a fresh one rather than thrown away with the delivery.
+    for attempt_no in Retrying(
+        retry=retry_if_exception_type(OperationalError),
+        stop=stop_after_attempt(4),
+        wait=wait_exponential_jitter(multiplier=0.2, max=3),
+        reraise=True,
+    ):
+        with attempt_no:
+            return _finish_once(deps, claim, step, delivery, apply, salvage)
+    raise AssertionError("unreachable")
+
+
+def _finish_once(
+    deps: Dependencies,
+    claim: Claim,
+    step: str,
+    delivery: str,
+    apply: Any,
+    salvage: dict[str, Any] | None,
 ) -> str:
     with deps.sessionmaker.begin() as s:
         job = s.get(Job, claim.snapshot.id, with_for_update=True)
