@@ -131,6 +131,11 @@ def _guard_csv(reader: Iterator[list[str]]) -> Iterator[list[str]]:
     try:
         yield from reader
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise UserError(
+                f"A cell near line {reader.line_num} is longer than {csv.field_size_limit():,} characters "
+                "(often an unclosed quote); concepts are far shorter. Fix the file and upload it again."
+            ) from None
         raise UserError(f"The file could not be read as CSV near line {reader.line_num}: {exc}.") from None
 
 

@@ -151,9 +151,11 @@ def _step_block(deps: Dependencies, actor: Actor, job: JobDetail, run: StepRun) 
     ended = run.finished_at.strftime("%H:%M:%S") if run.finished_at else "…"
     st.markdown(f"**{mark} {run.label}** — {run.status}")
     line = (
-        f"{run.started_at:%H:%M:%S} → {ended} · {duration_text(run.duration_seconds)} · {service_text(run)}"
+        f"{run.started_at:%H:%M:%S} → {ended} · {duration_text(run.duration_seconds)} · "
+        f"{plain(service_text(run))}"  # the model name is whatever the provider reported
     )
-    st.caption(line + (f" · task `{run.remote_task_id}`" if run.remote_task_id else ""))
+    task = (run.remote_task_id or "").replace("`", "")  # provider text: cannot close the code span
+    st.caption(line + (f" · task `{task}`" if task else ""))
     if run.output and run.output.get("checks"):
         st.caption(f"Checked the remote task {run.output['checks']} time(s)")
     _step_io(deps, actor, job, run)
