@@ -71,6 +71,8 @@ def run_step(deps: Dependencies, job_id: str, step: str, attempt: int, *, delive
     claim = _claim(deps, uuid.UUID(job_id), step, attempt, delivery)
     if isinstance(claim, str):
         log.info("step_skipped", job_id=job_id, step=step, reason=claim)
+        if claim == "cancelled":
+            _tell_gates_cancelled(deps, uuid.UUID(job_id), step)
         return claim
     for gate in deps.gates:
         wait = gate.admit(deps, claim.snapshot, step)
@@ -125,6 +127,17 @@ def _on_gated(
     _undo_submit_marker(job, step, claim, ambiguous=False)
     log.info("step_gated", job_id=str(job.id), step=step, gate=type(gate).__name__, delay=round(delay, 2))
     return "gated", Scheduled(step, new_rq_job_id(str(job.id), step), delay)
+
+
+def _tell_gates_cancelled(deps: Dependencies, job_id: uuid.UUID, step: str) -> None:
+    """A job cancelled between runs may still hold a gate's slot (an in-flight cap): free it now."""
+    if not deps.gates:
+        return
+    with deps.sessionmaker() as s:
+        job = s.get(Job, job_id)
+        snapshot = _snapshot(job) if job is not None else None
+    for gate in deps.gates if snapshot is not None else ():
+        gate.release(deps, snapshot, step, "cancelled")
 
 
 def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, delivery: str) -> Claim | str:
