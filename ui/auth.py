@@ -27,6 +27,7 @@ from ui import state
 from ui.deps import get_dependencies
 
 HEADER_ERROR = "auth.header_error"
+_SCRIPT_SAFE = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
 
 
 def _plain(values: object, *, lower: bool = False) -> dict[str, str]:
@@ -55,7 +56,8 @@ def _cookie_script(name: str, value: str, expires: datetime | None, *, secure: b
         parts.append(f"expires={format_datetime(expires.astimezone(UTC), usegmt=True)}")
     if secure:
         parts.append("Secure")
-    cookie = json.dumps("; ".join(parts))
+    # A JS string literal that cannot end the <script> element or the string, whatever the value holds.
+    cookie = json.dumps("; ".join(parts)).translate(_SCRIPT_SAFE)
     # The component iframe is same-origin (srcdoc + allow-same-origin), so both documents share cookies.
     return (
         "<script>try { window.parent.document.cookie = "
