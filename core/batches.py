@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.batch_parse import Limits, Table, parse_lines, parse_upload
 from core.deps import Dependencies
-from core.errors import NotFound, UserError
+from core.errors import UserError
 from core.jobs import new_correlation_id, validate_concept
 from core.lifecycle import _cleared_from, remote_task_reusable
 from core.logs import get_logger
@@ -44,7 +44,7 @@ from core.models import (
 from core.pipeline import STEPS
 from core.pipeline.runner import SUBMIT_STEPS
 from core.queueing import BATCH, STEP_TASK, new_rq_job_id
-from core.users import Actor, model_for
+from core.users import Actor, load_owned, model_for
 
 log = get_logger("songsmith.batches")
 PROBLEM_KINDS = ("empty", "too_long", "control_chars", "duplicate")
@@ -328,14 +328,7 @@ def enqueue_first_steps(
 
 
 def _load_batch(s: Session, actor: Actor, batch_id: uuid.UUID | str) -> Batch:
-    try:
-        key = batch_id if isinstance(batch_id, uuid.UUID) else uuid.UUID(str(batch_id))
-    except ValueError:
-        raise NotFound("Batch") from None
-    batch = s.get(Batch, key)
-    if batch is None or (batch.user_id != actor.id and not actor.is_admin):
-        raise NotFound("Batch")
-    return batch
+    return load_owned(s, actor, Batch, batch_id, "Batch")
 
 
 def get_batch(deps: Dependencies, actor: Actor, batch_id: uuid.UUID | str) -> BatchProgress:

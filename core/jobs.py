@@ -18,7 +18,7 @@ from core.pipeline import STEP_LABELS, STEPS
 from core.pipeline.runner import Scheduled, schedule
 from core.queueing import INTERACTIVE, new_rq_job_id
 from core.ratelimit import check_job_quota
-from core.users import Actor, model_for
+from core.users import Actor, load_owned, model_for
 from core.views import (
     ArtifactView,
     EventView,
@@ -66,6 +66,7 @@ def submit_job(
     now = deps.clock()
     job_id = uuid.uuid4()
     rq_id = new_rq_job_id(str(job_id), STEPS[0])
+    correlation_id = new_correlation_id()
     try:
         with deps.sessionmaker.begin() as s:
             job = Job(
@@ -76,7 +77,7 @@ def submit_job(
                 current_step=STEPS[0],
                 priority=priority,
                 llm_model=model_for(s, deps.settings, actor.id),
-                correlation_id=new_correlation_id(),
+                correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
                 rq_job_id=rq_id,
                 next_run_at=now,
@@ -107,25 +108,13 @@ def submit_job(
                 select(Job).where(Job.user_id == actor.id, Job.idempotency_key == idempotency_key)
             ).one()
             return _summary(existing, actor.username)
-    log.info("job_submitted", job_id=str(job_id), correlation_id=summary_corr(deps, job_id))
-    schedule(deps, str(job_id), Scheduled(STEPS[0], rq_id, 0.0), 1, summary_corr(deps, job_id), priority)
+    log.info("job_submitted", job_id=str(job_id), correlation_id=correlation_id)
+    schedule(deps, str(job_id), Scheduled(STEPS[0], rq_id, 0.0), 1, correlation_id, priority)
     return summary
 
 
-def summary_corr(deps: Dependencies, job_id: uuid.UUID) -> str:
-    with deps.sessionmaker() as s:
-        return s.scalars(select(Job.correlation_id).where(Job.id == job_id)).one()
-
-
 def _load_owned(s: Session, actor: Actor, job_id: uuid.UUID | str) -> Job:
-    try:
-        key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
-    except ValueError:
-        raise NotFound("Job") from None
-    job = s.get(Job, key)
-    if job is None or (job.user_id != actor.id and not actor.is_admin):
-        raise NotFound("Job")
-    return job
+    return load_owned(s, actor, Job, job_id, "Job")
 
 
 def get_job(deps: Dependencies, actor: Actor, job_id: uuid.UUID | str) -> JobDetail:

@@ -27,7 +27,7 @@ from core.models import (
     User,
 )
 from core.pipeline import STEP_LABELS, STEPS
-from core.pipeline.runner import SUBMIT_STEPS, Scheduled, schedule
+from core.pipeline.runner import SUBMIT_STEPS, Scheduled, release_gates, schedule
 from core.pipeline.steps import JobSnapshot
 from core.providers.errors import PermanentProviderError, ProviderError
 from core.queueing import new_rq_job_id
@@ -336,9 +336,9 @@ def cancel_job(deps: Dependencies, actor: Actor, job_id: uuid.UUID | str) -> str
             s.refresh(job)
             _close_open_steps(s, job.id, now)
             s.add(_event(job, CANCELLED, now, actor, "cancelled"))
-            released = (_snapshot(job), job.current_step)
+            released = (JobSnapshot.of(job), job.current_step or "")
     if stopped == 1:
-        _release_gates(deps, *released)
+        release_gates(deps, *released, "cancelled")
         log.info("job_cancelled", job_id=str(job_id), by=actor.username)
         return "Cancelled. Nothing more will run for this job."
     with deps.sessionmaker.begin() as s:
@@ -356,35 +356,6 @@ def cancel_job(deps: Dependencies, actor: Actor, job_id: uuid.UUID | str) -> str
         log.info("job_cancel_requested", job_id=str(job.id), by=actor.username, step=job.current_step)
         label = STEP_LABELS.get(job.current_step or "", job.current_step)
         return f"Cancel requested: “{label}” is finishing its current call; nothing runs after it."
-
-
-def _release_gates(deps: Dependencies, snapshot: JobSnapshot, step: str | None) -> None:
-    """A job cancelled between polls never reaches the runner again: tell the gates it is over."""
-    for gate in deps.gates:
-        try:
-            gate.release(deps, snapshot, step or "", "cancelled")
-        except Exception:
-            log.exception("gate_release_failed", job_id=str(snapshot.id), gate=type(gate).__name__)
-
-
-def _snapshot(job: Job) -> JobSnapshot:
-    return JobSnapshot(
-        id=job.id,
-        concept=job.concept,
-        llm_model=job.llm_model,
-        attempt=job.attempt,
-        correlation_id=job.correlation_id,
-        song_options=job.song_options,
-        chosen_option=job.chosen_option,
-        image_prompt=job.image_prompt,
-        music_task_id=job.music_task_id,
-        music_submit_attempts=job.music_submit_attempts,
-        image_task_id=job.image_task_id,
-        image_submit_attempts=job.image_submit_attempts,
-        audio_artifact_id=job.audio_artifact_id,
-        image_artifact_id=job.image_artifact_id,
-        step_polls=job.step_polls,
-    )
 
 
 def _close_open_steps(s: Session, job_id: uuid.UUID, now: datetime) -> None:

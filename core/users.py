@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings
+from core.errors import NotFound
 from core.models import AppSetting, User
+
+T = TypeVar("T")
 
 DEFAULT_MODEL_KEY = "default_openrouter_model"
 ADMIN, ANALYST = "admin", "analyst"
@@ -24,6 +29,18 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return self.role == ADMIN
+
+
+def load_owned(s: Session, actor: Actor, model: type[T], obj_id: uuid.UUID | str, what: str) -> T:
+    """The one owner check: another user's object and a missing one look the same (NotFound)."""
+    try:
+        key = obj_id if isinstance(obj_id, uuid.UUID) else uuid.UUID(str(obj_id))
+    except ValueError:
+        raise NotFound(what) from None
+    obj = s.get(model, key)
+    if obj is None or (obj.user_id != actor.id and not actor.is_admin):  # type: ignore[attr-defined]
+        raise NotFound(what)
+    return obj
 
 
 def actor_for(user: User) -> Actor:

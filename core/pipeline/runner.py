@@ -114,8 +114,7 @@ def run_step(deps: Dependencies, job_id: str, step: str, attempt: int, *, delive
         task_cols = {c for c, _ in SUBMIT_STEPS.values()}
         salvage = {k: v for k, v in apply.keywords["result"].updates.items() if k in task_cols} or None
     outcome = _finish(deps, claim, step, delivery, apply, salvage=salvage)
-    for gate in deps.gates:
-        gate.release(deps, claim.snapshot, step, outcome)
+    release_gates(deps, claim.snapshot, step, outcome)
     return outcome
 
 
@@ -135,9 +134,18 @@ def _tell_gates_cancelled(deps: Dependencies, job_id: uuid.UUID, step: str) -> N
         return
     with deps.sessionmaker() as s:
         job = s.get(Job, job_id)
-        snapshot = _snapshot(job) if job is not None else None
-    for gate in deps.gates if snapshot is not None else ():
-        gate.release(deps, snapshot, step, "cancelled")
+        snapshot = JobSnapshot.of(job) if job is not None else None
+    if snapshot is not None:
+        release_gates(deps, snapshot, step, "cancelled")
+
+
+def release_gates(deps: Dependencies, snapshot: JobSnapshot, step: str, outcome: str) -> None:
+    """Tell every gate a step run is over; a gate failure is logged, never raised into a step."""
+    for gate in deps.gates:
+        try:
+            gate.release(deps, snapshot, step, outcome)
+        except Exception:
+            log.exception("gate_release_failed", job_id=str(snapshot.id), gate=type(gate).__name__)
 
 
 def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, delivery: str) -> Claim | str:
@@ -177,7 +185,7 @@ def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, deliv
         job.updated_at = now
         event = _open_step_event(s, job, step, now)
         return Claim(
-            snapshot=_snapshot(job),
+            snapshot=JobSnapshot.of(job),
             step_started_at=event.started_at,
             event_id=event.id,
             priority=job.priority,
@@ -429,26 +437,6 @@ def _status_event(
         started_at=now,
         finished_at=now,
         message=message,
-    )
-
-
-def _snapshot(job: Job) -> JobSnapshot:
-    return JobSnapshot(
-        id=job.id,
-        concept=job.concept,
-        llm_model=job.llm_model,
-        attempt=job.attempt,
-        correlation_id=job.correlation_id,
-        song_options=job.song_options,
-        chosen_option=job.chosen_option,
-        image_prompt=job.image_prompt,
-        music_task_id=job.music_task_id,
-        music_submit_attempts=job.music_submit_attempts,
-        image_task_id=job.image_task_id,
-        image_submit_attempts=job.image_submit_attempts,
-        audio_artifact_id=job.audio_artifact_id,
-        image_artifact_id=job.image_artifact_id,
-        step_polls=job.step_polls,
     )
 
 

@@ -43,6 +43,11 @@ class JobSnapshot:
     image_artifact_id: int | None
     step_polls: int
 
+    @classmethod
+    def of(cls, job: Any) -> JobSnapshot:
+        """A frozen copy of the fields a step reads, taken from a Job row."""
+        return cls(**{name: getattr(job, name) for name in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class StepContext:
