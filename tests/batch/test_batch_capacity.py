@@ -16,7 +16,7 @@ from core import batches
 from core.capacity import CapacityGate
 from core.jobs import submit_job
 from core.models import TERMINAL_STATUSES, Job
-from core.pipeline.runner import _snapshot
+from core.pipeline.steps import JobSnapshot
 from tests.conftest import make_settings, sim_control
 from tests.factories import make_user
 
@@ -40,7 +40,7 @@ def snapshots(deps, batch_id=None, ids=None):
     with deps.sessionmaker() as s:
         q = select(Job).order_by(Job.created_at)
         q = q.where(Job.batch_id == batch_id) if batch_id else q.where(Job.id.in_(ids))
-        return [_snapshot(j) for j in s.scalars(q)]
+        return [JobSnapshot.of(j) for j in s.scalars(q)]
 
 
 def test_interactive_job_is_dequeued_before_a_running_batch(deps):
