@@ -1,5 +1,6 @@
 # Songsmith: `make run` starts the whole product on the embedded default; `make test` runs the suite.
 VENV ?= .venv
+PORT ?= 8501
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -14,7 +15,7 @@ $(STAMP): requirements.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m core.cli run
+	$(PY) -m core.cli run --port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -108,50 +108,9 @@ def cmd_status(deps: Dependencies, args: argparse.Namespace) -> int:
 @command("run")
 def cmd_run(deps: Dependencies, args: argparse.Namespace) -> int:
     """The whole product on this machine: migrations, first admin, Redis if needed, simulator, worker, app."""
-    import secrets as pysecrets
+    from core.stack import run_product
 
-    from sqlalchemy import func, select
-
-    from core import stack as stk
-    from core.auth import create_user
-    from core.config import SIMULATOR_URL
-    from core.migrate import upgrade
-    from core.models import User
-
-    settings = deps.settings
-    upgrade(settings.database_url)
-    with deps.sessionmaker() as s:
-        has_users = bool(s.scalar(select(func.count()).select_from(User)))
-    if not has_users:
-        password = pysecrets.token_urlsafe(12)
-        create_user(deps, "demo", password, admin=True)
-        out("=" * 64)
-        out("First run: created the admin user 'demo'.")
-        out(f"One-time password: {password}")
-        out("Sign in with it, then create accounts with: python -m core.cli create-user NAME")
-        out("=" * 64)
-    uses_sim = SIMULATOR_URL in (settings.suno_base_url, settings.nanobanana_base_url) or (
-        settings.openrouter_base_url.startswith(SIMULATOR_URL)
-    )
-    stack = stk.Stack(env=dict(__import__("os").environ))
-    try:
-        stk.ensure_redis(stack, settings.redis_url)
-        url = stk.start_product(
-            stack,
-            sim_port=settings.simulator_port if uses_sim else None,
-            app_port=args.port,
-            open_browser=not args.no_browser,
-        )
-        out(f"Songsmith is running at {url.replace('127.0.0.1', 'localhost')}  (Ctrl-C stops everything)")
-        while (problem := stack.failed()) is None:
-            time.sleep(1)
-        sys.stderr.write(f"stopping: {problem}\n")
-        return 1
-    except KeyboardInterrupt:
-        out("\nstopping…")
-        return 0
-    finally:
-        stack.stop()
+    return run_product(deps, app_port=args.port, open_browser=not args.no_browser, say=out)
 
 
 @command("create-user")

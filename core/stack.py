@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -26,6 +28,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_busy(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
 
 
 def redis_answers(url: str) -> bool:
@@ -80,16 +88,17 @@ class Stack:
         return proc
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop in reverse start order, each before the next, so Redis outlives the worker using it."""
         for _name, proc in reversed(self.procs):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for _name, proc in reversed(self.procs):
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
         self.procs.clear()
 
     def failed(self) -> str | None:
@@ -126,14 +135,13 @@ def start_product(
     *,
     sim_port: int | None,
     app_port: int,
+    sim_host: str = "127.0.0.1",
     open_browser: bool = False,
 ) -> str:
     """Simulator (if used), one worker with the scheduler, RQ cron running the reconciler, and Streamlit."""
     if sim_port is not None:
-        sim = stack.start(
-            "simulator", [PY, "-m", "simulator", "--host", "127.0.0.1", "--port", str(sim_port)]
-        )
-        wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", proc=sim)
+        sim = stack.start("simulator", [PY, "-m", "simulator", "--host", sim_host, "--port", str(sim_port)])
+        wait_http(f"http://{sim_host}:{sim_port}/_sim/health", proc=sim)
     from core.config import load_settings
     from core.metrics import MULTIPROC_ENV, wipe
 
@@ -162,3 +170,66 @@ def start_product(
     url = f"http://127.0.0.1:{app_port}"
     wait_http(f"{url}/_stcore/health", proc=app, timeout=90)
     return url
+
+
+def simulator_address(settings: Any) -> tuple[str, int] | None:
+    """Where to start the simulator: only when some provider base URL points at SIMULATOR_HOST:PORT."""
+    want = (settings.simulator_host, settings.simulator_port)
+    for url in (settings.openrouter_base_url, settings.suno_base_url, settings.nanobanana_base_url):
+        parsed = urlparse(url)
+        host = "127.0.0.1" if parsed.hostname == "localhost" else parsed.hostname
+        if (host, parsed.port) == want:
+            return want
+    return None
+
+
+def _stop_on_signal(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_product(deps: Any, *, app_port: int, open_browser: bool, say: Any) -> int:
+    """`make run`: check ports, migrate, first admin, Redis if needed, then every process until a signal.
+
+    SIGTERM and SIGHUP stop everything like Ctrl-C does: the children run in their own sessions, so
+    nobody else would stop them.
+    """
+    settings = deps.settings
+    sim = simulator_address(settings)
+    wanted = {"the app": app_port, "the metrics endpoint": settings.metrics_port}
+    if sim is not None:
+        wanted["the provider simulator"] = sim[1]
+    busy = [f"{port} ({what})" for what, port in wanted.items() if port_busy(port)]
+    if busy:
+        say(
+            f"Port {', '.join(busy)} is already in use: another Songsmith, or another program, is running. "
+            "Stop it, or pick free ports: make run PORT=8502 (app), METRICS_PORT=..., SIMULATOR_PORT=... "
+            "with the provider base URLs and DOWNLOAD_ALLOWED_HOSTS pointing at the new simulator port."
+        )
+        return 2
+    from core.first_run import ensure_first_admin
+    from core.migrate import upgrade
+
+    upgrade(settings.database_url)
+    ensure_first_admin(deps, say)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on_signal)
+    stack = Stack(env=dict(os.environ))
+    try:
+        ensure_redis(stack, settings.redis_url)
+        url = start_product(
+            stack,
+            sim_port=sim[1] if sim else None,
+            sim_host=sim[0] if sim else "127.0.0.1",
+            app_port=app_port,
+            open_browser=open_browser,
+        )
+        say(f"Songsmith is running at {url.replace('127.0.0.1', 'localhost')}  (Ctrl-C stops everything)")
+        while (problem := stack.failed()) is None:
+            time.sleep(1)
+        say(f"stopping: {problem}")
+        return 1
+    except KeyboardInterrupt:
+        say("stopping…")
+        return 0
+    finally:
+        stack.stop()
