@@ -76,7 +76,8 @@ def batch_detail(bid: str) -> None:
     st.caption(
         f"Owner {b.owner} · created {b.created_at:%Y-%m-%d %H:%M} · {plain(b.source_filename or 'pasted')}"
     )
-    st.progress(b.fraction, text=f"{b.done:,} of {b.total:,} finished · {eta_text(b)} left")
+    left = f"{eta_text(b)} left" if b.active else "all done"
+    st.progress(b.fraction, text=f"{b.done:,} of {b.total:,} finished · {left}")
     cols = st.columns(len(JOB_STATUSES) + 1)
     for col, status in zip(cols, JOB_STATUSES, strict=False):
         col.metric(status.capitalize(), f"{b.counts.get(status, 0):,}")

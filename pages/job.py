@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.jobs import get_job, read_artifact
 from core.models import ACTIVE_STATUSES
+from core.pipeline import STEP_LABELS
 from ui.auth import require_actor
 from ui.deps import get_dependencies
 from ui.job_actions import job_actions, show_flash
@@ -34,11 +35,11 @@ def live() -> None:
     if job is None:
         return
     status_badge(job.status)
-    cols = st.columns(4)
-    cols[0].metric("Current step", job.current_step or "—")
+    cols = st.columns(3)
+    cols[0].metric("Current step", STEP_LABELS.get(job.current_step or "", "—"))
     cols[1].metric("Attempt", job.attempt)
     cols[2].metric("Duration", duration_text(job.duration_seconds))
-    cols[3].metric("Model", job.llm_model)
+    st.caption(f"Model: {plain(job.llm_model)}")
     st.caption(f"Concept: {plain(job.concept)}")
     st.caption(f"Correlation id: `{job.correlation_id}`")
     if job.error_message:
@@ -48,6 +49,9 @@ def live() -> None:
     if job.steps:
         st.plotly_chart(build_gantt(job), key="job.gantt")
     media = st.columns(2)
+    if job.chosen_option:
+        with media[0].expander("Lyrics", expanded=job.status == "completed"):
+            st.text(job.chosen_option.get("lyrics", ""))
     if job.audio:
         data, ctype, name = read_artifact(deps, actor, job.audio.id)
         media[0].audio(data, format=ctype)

@@ -26,12 +26,14 @@ with st.form("submit.form"):
     clicked = st.form_submit_button("Create song", type="primary", icon=":material/music_note:")
 
 if clicked:
-    token = state.form_token(state.SUBMIT_TOKEN)
-    job = guarded(lambda: submit_job(deps, actor, concept, idempotency_key=token))
+    # The key joins the form's token with the text: a double click (or a rerun) of the same text
+    # returns the same job; new text makes a new job; "Make another version" rotates the token.
+    key = state.submission_key(state.SUBMIT_TOKEN, concept or "")
+    job = guarded(lambda: submit_job(deps, actor, concept, idempotency_key=key))
     if job is not None:
-        state.rotate_token(state.SUBMIT_TOKEN)
+        fresh = st.session_state.get(state.LAST_JOB) != str(job.id)
         st.session_state[state.LAST_JOB] = str(job.id)
-        st.success(f"Job created: {job.id}")
+        st.success(f"Job created: {job.id}" if fresh else f"Already created from this text: {job.id}")
 
 last = st.session_state.get(state.LAST_JOB)
 if last:
@@ -41,3 +43,7 @@ if last:
         icon=":material/open_in_new:",
         query_params={"id": last},
     )
+    if st.button("Make another version of the same text", key="submit.another", icon=":material/refresh:"):
+        state.rotate_token(state.SUBMIT_TOKEN)
+        st.session_state.pop(state.LAST_JOB, None)
+        st.rerun()

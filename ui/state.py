@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import streamlit as st
@@ -43,6 +44,12 @@ def form_token(key: str) -> str:
     if key not in st.session_state:
         st.session_state[key] = uuid.uuid4().hex
     return str(st.session_state[key])
+
+
+def submission_key(key: str, text: str) -> str:
+    """The idempotency key of one submission: this form's token plus a digest of what was typed."""
+    digest = hashlib.sha256(text.strip().encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"{form_token(key)[:32]}:{digest}"
 
 
 def rotate_token(key: str) -> None:

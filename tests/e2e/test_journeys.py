@@ -158,8 +158,8 @@ def test_choosing_another_model_in_settings_makes_the_next_job_use_it(page: Page
     expect(h.main(page).get_by_text(f"Saved: new jobs will use {chosen}.")).to_be_visible()
 
     h.submit_concept(page, h.captions(4)[3])
-    model_metric = h.main(page).locator('[data-testid="stMetric"]').filter(has_text="Model")
-    expect(model_metric.first).to_contain_text(chosen, timeout=20_000)
+    model_line = h.main(page).locator('[data-testid="stCaptionContainer"]').filter(has_text="Model:")
+    expect(model_line.first).to_contain_text(chosen, timeout=20_000)
     h.wait_for_status(page, "completed")
     assert chosen in live.sim("/_sim/stats", method="GET")["models_requested"]
     rows = h.table_with(page, "Step", "Service")

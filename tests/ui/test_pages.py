@@ -91,3 +91,25 @@ def test_another_users_job_is_not_found(open_app, deps, sim):
     assert not at.exception
     assert [e.value for e in at.error] == ["Job not found."]
     assert "alice's secret song" not in str(at.main)
+
+
+def test_a_double_click_makes_one_job_and_new_text_makes_another(open_app, deps):
+    alice = make_user(deps)
+    at = open_app(alice, "pages/submit.py")
+    at.text_area(key="submit.concept").input("A sea shanty about a lost sock")
+    at.button[0].click().run()
+    at.button[0].click().run()  # the second click of a double click, same text
+    assert not at.exception
+    assert "Already created from this text" in at.success[0].value
+    with deps.sessionmaker() as s:
+        assert len(s.scalars(select(Job)).all()) == 1
+    at.text_area(key="submit.concept").input("A sea shanty about a found sock")
+    at.button[0].click().run()
+    at.button(key="submit.another").click().run()
+    at.button[0].click().run()  # the same text again, on purpose
+    with deps.sessionmaker() as s:
+        assert sorted(j.concept for j in s.scalars(select(Job))) == [
+            "A sea shanty about a found sock",
+            "A sea shanty about a found sock",
+            "A sea shanty about a lost sock",
+        ]
