@@ -35,8 +35,10 @@ class ReconcileReport:
     reasons: dict[str, str] = field(default_factory=dict)
 
 
-def _rq_state(deps: Dependencies, rq_job_id: str | None, now: datetime) -> str:
-    """healthy | missing | dead | abandoned | finished — what RQ will still do for this step run."""
+def _rq_state(
+    deps: Dependencies, rq_job_id: str | None, now: datetime, next_run_at: datetime | None = None
+) -> str:
+    """healthy | missing | dead | abandoned | stalled | finished — what RQ will still do for this run."""
     if not rq_job_id:
         return "missing"
     try:
@@ -44,6 +46,11 @@ def _rq_state(deps: Dependencies, rq_job_id: str | None, now: datetime) -> str:
     except NoSuchJobError:
         return "missing"
     status = rq_job.get_status(refresh=False)
+    if status == JobStatus.SCHEDULED and next_run_at is not None:
+        # Overdue in RQ's scheduled registry: no scheduler is running (its lock outlives a killed
+        # worker by a minute or more), so this check would sit there; enqueue the step directly.
+        overdue = (now - next_run_at).total_seconds()
+        return "stalled" if overdue > deps.settings.scheduled_overdue_seconds else "healthy"
     if status in WAITING:
         return "healthy"
     if status in DEAD:
@@ -74,7 +81,7 @@ def reconcile(deps: Dependencies, *, limit: int = 500) -> ReconcileReport:
             # A scheduled check that is not due yet: only lost if RQ no longer has it.
             state = "missing" if _rq_state(deps, rq_job_id, now) == "missing" else "healthy"
         else:
-            state = _rq_state(deps, rq_job_id, now)
+            state = _rq_state(deps, rq_job_id, now, next_run_at)
         leased = lease_until is not None and lease_until > now and lease_owner is not None
         # A live lease means a step run may still be working, even when Redis lost its RQ entry
         # (a flush): only a run RQ reports dead or abandoned loses its lease early.

@@ -156,6 +156,10 @@ def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, deliv
             return "missing"
         if job.status not in ACTIVE_STATUSES or job.attempt != attempt or job.current_step != step:
             return "stale"
+        if job.rq_job_id is not None and job.rq_job_id != delivery:
+            # The row names the one delivery expected next; the reconciler may have replaced a
+            # stalled one, and the old one must then do nothing when it finally arrives.
+            return "superseded"
         if job.cancel_requested:
             _mark_cancelled(s, job, now)
             return "cancelled"
@@ -166,6 +170,7 @@ def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, deliv
                 Job.attempt == attempt,
                 Job.current_step == step,
                 Job.status.in_(ACTIVE_STATUSES),
+                or_(Job.rq_job_id.is_(None), Job.rq_job_id == delivery),
                 or_(Job.lease_until.is_(None), Job.lease_until < now, Job.lease_owner == delivery),
             )
             .values(lease_owner=delivery, lease_until=now + timedelta(seconds=deps.settings.lease_seconds))

@@ -87,9 +87,12 @@ def test_a_duplicate_delivery_of_a_step_does_not_run_it_twice(deps, sim):
 
     alice = make_user(deps)
     job = submit_job(deps, alice, "A lullaby for a robot")
-    assert run_step(deps, str(job.id), "write_options", 1, delivery="d1") == "advanced"
+    with deps.sessionmaker() as s:
+        first = s.get(Job, job.id).rq_job_id
+    assert run_step(deps, str(job.id), "write_options", 1, delivery="not-the-named-one") == "superseded"
+    assert run_step(deps, str(job.id), "write_options", 1, delivery=first) == "advanced"
     # The same RQ message delivered again: the job has moved on, so it is a no-op.
-    assert run_step(deps, str(job.id), "write_options", 1, delivery="d2") == "stale"
+    assert run_step(deps, str(job.id), "write_options", 1, delivery=first) == "stale"
     stats = sim_control(sim, "/_sim/stats", method="GET")
     assert stats["submissions"]["llm"] == 1
     with deps.sessionmaker() as s:

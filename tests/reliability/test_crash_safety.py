@@ -139,3 +139,33 @@ def test_the_reconciler_leaves_healthy_jobs_alone(deps, sim):
         assert reconcile(d).requeued == [], "queued in RQ: nothing to do"
     assert deps.queues.interactive.count == 1
     assert run_until_done(deps, [job.id]) == {str(job.id): "completed"}
+
+
+def test_a_scheduled_check_stalled_without_a_scheduler_is_enqueued_directly(deps, sim):
+    """RQ's scheduler lock outlives a killed worker by a minute; overdue checks must not wait for it."""
+    from datetime import timedelta
+
+    from rq import SimpleWorker
+    from sqlalchemy import update
+
+    alice = make_user(deps)
+    with override_deps(
+        deps, poll_initial_seconds=30.0, poll_max_seconds=30.0, reconcile_grace_seconds=0.0
+    ) as d:
+        job = submit_job(d, alice, "A bossa nova about a stalled scheduler")
+        # Run without RQ's scheduler: the first Suno check lands in the scheduled registry and stays.
+        for _ in range(4):
+            SimpleWorker(d.queues.ordered(), connection=d.redis).work(burst=True)
+        row = job_row(d, job.id)
+        assert row.current_step == "render_audio" and row.music_task_id
+        assert d.queues.interactive.scheduled_job_registry.count == 1
+        old_delivery = row.rq_job_id
+        with d.sessionmaker.begin() as s:  # the check fell due a minute ago
+            due = d.clock() - timedelta(seconds=60)
+            s.execute(update(Job).where(Job.id == job.id).values(next_run_at=due))
+        report = reconcile(d)
+        assert report.reasons == {str(job.id): "stalled"}
+        assert job_row(d, job.id).rq_job_id != old_delivery
+    statuses = run_until_done(deps, [job.id], timeout=60)  # the old scheduled entry is superseded
+    assert statuses == {str(job.id): "completed"}
+    assert sim_control(sim, "/_sim/stats", method="GET")["submissions"]["music"] == 1
