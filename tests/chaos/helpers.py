@@ -351,7 +351,9 @@ def drive_to_every_state(
         seen = states(deps, ids)
         if need <= {k for k, v in seen.items() if v}:
             return ids, seen
-        if len(ids) < max_jobs:
+        # Keep a small backlog only: a long one starves the later steps (FIFO), and no job would
+        # reach a remote task while others are still pending.
+        if len(ids) < max_jobs and seen.get("pending", 0) < 2:
             submit()
         time.sleep(0.3 if len(ids) < max_jobs else 0.1)
     raise AssertionError(f"jobs never reached every state {sorted(need)}; last seen {dict(seen)}")
