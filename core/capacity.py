@@ -106,9 +106,9 @@ class CapacityGate:
             return None
         provider, task_field = spec
         if getattr(job, task_field) is not None:
-            self._refresh(deps, provider, job.id)  # a poll of a held task: keep the slot alive
+            self._refresh(deps, provider, job)  # a poll of a held task: keep the slot alive
             return None
-        user_id, batch_id = _owner(deps, job.id)
+        user_id, batch_id = job.user_id, job.batch_id
         now = time.time()
         ok, held = deps.redis.eval(
             _ACQUIRE,
@@ -153,12 +153,12 @@ class CapacityGate:
                 pipe.zrem(self.key(provider, f"user:{user_id}"), *members)
             pipe.execute()
 
-    def _refresh(self, deps: Dependencies, provider: str, job_id: uuid.UUID) -> None:
+    def _refresh(self, deps: Dependencies, provider: str, job: JobSnapshot) -> None:
+        """The snapshot carries the owner, so a status check costs Redis only, not a query."""
         expiry = time.time() + self.hold_seconds[provider]
-        user_id, _ = _owner(deps, job_id)
         with deps.redis.pipeline() as pipe:
-            pipe.zadd(self.key(provider, "slots"), {str(job_id): expiry}, xx=True)
-            pipe.zadd(self.key(provider, f"user:{user_id}"), {str(job_id): expiry}, xx=True)
+            pipe.zadd(self.key(provider, "slots"), {str(job.id): expiry}, xx=True)
+            pipe.zadd(self.key(provider, f"user:{job.user_id}"), {str(job.id): expiry}, xx=True)
             pipe.execute()
 
     def in_flight(self, deps: Dependencies, provider: str) -> int:
@@ -166,12 +166,6 @@ class CapacityGate:
 
     def peak(self, deps: Dependencies, provider: str) -> int:
         return int(deps.redis.get(self.key(provider, "peak")) or 0)
-
-
-def _owner(deps: Dependencies, job_id: uuid.UUID) -> tuple[int, uuid.UUID | None]:
-    with deps.sessionmaker() as s:
-        row = s.execute(select(Job.user_id, Job.batch_id).where(Job.id == job_id)).one()
-    return int(row.user_id), row.batch_id
 
 
 def _owners(deps: Dependencies, job_ids: list[uuid.UUID]) -> set[int]:

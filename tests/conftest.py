@@ -40,34 +40,50 @@ FAST = {
 }
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A database of this run's own, created from the maintenance DB and dropped at the end."""
-    name = f"songsmith_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A database of its own, created from the maintenance DB, migrated, and dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    upgrade(url)
-    yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def claimed_redis_db(indexes: Iterable[int], who: str) -> Iterator[str]:
+    """Claim an empty Redis db index, with a claim key in db 0 so concurrent runs never share one."""
+    admin = Redis.from_url(f"{REDIS_BASE_URL}/0")
+    for index in indexes:
+        db = Redis.from_url(f"{REDIS_BASE_URL}/{index}")
+        if db.dbsize() == 0 and admin.set(f"songsmith:test-db-claim:{index}", os.getpid(), nx=True, ex=3600):
+            try:
+                yield f"{REDIS_BASE_URL}/{index}"
+            finally:
+                db.flushdb()
+                admin.delete(f"songsmith:test-db-claim:{index}")
+                db.close()
+                admin.close()
+            return
+        db.close()
+    pytest.fail(f"No free Redis database index (1..15) for {who}")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    with scratch_database("songsmith_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """Claim an empty Redis db index (1..15) for this run, with a claim key so runs never share one."""
-    admin = Redis.from_url(f"{REDIS_BASE_URL}/0")
-    for index in range(1, 16):
-        db = Redis.from_url(f"{REDIS_BASE_URL}/{index}")
-        if db.dbsize() == 0 and admin.set(f"songsmith:test-db-claim:{index}", os.getpid(), nx=True, ex=3600):
-            yield f"{REDIS_BASE_URL}/{index}"
-            db.flushdb()
-            admin.delete(f"songsmith:test-db-claim:{index}")
-            db.close()
-            admin.close()
-            return
-        db.close()
-    pytest.fail("No free Redis database index (1..15) for this test run")
+    with claimed_redis_db(range(1, 16), "this test run") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

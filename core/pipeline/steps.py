@@ -28,6 +28,8 @@ log = get_logger("songsmith.steps")
 @dataclass(frozen=True)
 class JobSnapshot:
     id: uuid.UUID
+    user_id: int
+    batch_id: uuid.UUID | None
     concept: str
     llm_model: str
     attempt: int

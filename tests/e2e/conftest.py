@@ -10,18 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from redis import Redis
 
 from core import stack as stk
 from core.auth import create_user
 from core.config import load_settings
 from core.deps import Dependencies, build_dependencies
-from core.migrate import upgrade
 from core.models import TERMINAL_STATUSES, Job
 from core.users import Actor
-from tests.conftest import PG_ADMIN_URL, REDIS_BASE_URL
+from tests.conftest import claimed_redis_db, scratch_database
 
 CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -72,31 +69,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="package")
 def e2e_pg_url() -> Iterator[str]:
     """A database of the browser tests' own: the rest of the suite truncates the shared one between tests."""
-    name = f"songsmith_e2e_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    upgrade(url)
-    yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("songsmith_e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="package")
 def e2e_redis_url() -> Iterator[str]:
-    """An empty Redis db index of our own, claimed the way tests/conftest.py claims redis_url."""
-    admin = Redis.from_url(f"{REDIS_BASE_URL}/0")
-    for index in range(15, 0, -1):
-        db = Redis.from_url(f"{REDIS_BASE_URL}/{index}")
-        if db.dbsize() == 0 and admin.set(f"songsmith:test-db-claim:{index}", os.getpid(), nx=True, ex=3600):
-            yield f"{REDIS_BASE_URL}/{index}"
-            db.flushdb()
-            admin.delete(f"songsmith:test-db-claim:{index}")
-            db.close()
-            admin.close()
-            return
-        db.close()
-    pytest.fail("No free Redis database index (1..15) for the browser tests")
+    """An empty Redis db index of our own, taken from the top so it rarely meets the suite's own."""
+    with claimed_redis_db(range(15, 0, -1), "the browser tests") as url:
+        yield url
 
 
 @pytest.fixture(scope="package")
