@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import webbrowser
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,12 +164,16 @@ def start_product(
             str(app_port),
             "--server.address",
             "127.0.0.1",
+            # Always headless: a non-headless first run asks for an e-mail on stdin and dies without a
+            # terminal. The browser is opened from here instead, once the app answers.
             "--server.headless",
-            "false" if open_browser else "true",
+            "true",
         ],
     )
     url = f"http://127.0.0.1:{app_port}"
     wait_http(f"{url}/_stcore/health", proc=app, timeout=90)
+    if open_browser:
+        webbrowser.open(url.replace("127.0.0.1", "localhost"))
     return url
 
 
@@ -231,5 +236,8 @@ def run_product(deps: Any, *, app_port: int, open_browser: bool, say: Any) -> in
     except KeyboardInterrupt:
         say("stopping…")
         return 0
+    except (RuntimeError, TimeoutError) as exc:
+        say(f"Could not start Songsmith: {exc}. The process logs above say why.")
+        return 1
     finally:
         stack.stop()
