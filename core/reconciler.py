@@ -95,6 +95,19 @@ def reconcile(deps: Dependencies, *, limit: int = 500) -> ReconcileReport:
     return report
 
 
+def _drop_superseded(deps: Dependencies, rq_job_id: str | None) -> None:
+    """A replaced delivery still waiting in RQ (an overdue scheduled check) is deleted, so RQ's registries
+    keep agreeing with the database; were it to run anyway, the runner would find it superseded."""
+    if not rq_job_id:
+        return
+    try:
+        old = RQJob.fetch(rq_job_id, connection=deps.redis)
+    except NoSuchJobError:
+        return
+    if old.get_status(refresh=False) in WAITING:
+        old.delete()
+
+
 def _requeue(deps: Dependencies, job_id: object, seen_rq_id: str | None, seen_lease: str | None) -> bool:
     """One conditional update decides the winner when two reconcilers look at the same job."""
     now = deps.clock()
@@ -113,6 +126,7 @@ def _requeue(deps: Dependencies, job_id: object, seen_rq_id: str | None, seen_le
         ).rowcount
         if won != 1:
             return False
+        _drop_superseded(deps, seen_rq_id)
         step, attempt, corr, priority = job.current_step, job.attempt, job.correlation_id, job.priority
     schedule(deps, str(job_id), Scheduled(step, new_id, 0.0), attempt, corr, priority)
     return True

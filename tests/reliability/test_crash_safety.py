@@ -166,6 +166,7 @@ def test_a_scheduled_check_stalled_without_a_scheduler_is_enqueued_directly(deps
         report = reconcile(d)
         assert report.reasons == {str(job.id): "stalled"}
         assert job_row(d, job.id).rq_job_id != old_delivery
+        assert d.queues.interactive.scheduled_job_registry.count == 0, "the replaced check left RQ"
     statuses = run_until_done(deps, [job.id], timeout=60)  # the old scheduled entry is superseded
     assert statuses == {str(job.id): "completed"}
     assert sim_control(sim, "/_sim/stats", method="GET")["submissions"]["music"] == 1
