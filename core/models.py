@@ -1,4 +1,4 @@
-"""The database schema: users, sessions, batches, jobs, job events and stored artifacts."""
+"""The database schema: users, sessions, batches, jobs, job events, stored artifacts and metric rollups."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
@@ -158,7 +161,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Indexed: the metrics rollup finds the hours to recompute from the jobs changed since its last run.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
     __table_args__ = (
         Index("ix_jobs_user_created", "user_id", "created_at"),
@@ -212,3 +216,61 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (UniqueConstraint("job_id", "kind", "version", name="uq_artifacts_job_kind_version"),)
+
+
+# Metric rollups (core/rollup.py): hourly aggregates the Metrics page reads instead of scanning jobs and
+# job_events. `hour` is whole hours since the Unix epoch (UTC), so buckets compare as integers on every
+# database; user_id ALL_USERS (0) rows hold the sum over every user, for admins' fleet-wide charts.
+ALL_USERS = 0
+HISTOGRAM_BUCKETS = 80  # step-run seconds: 4 log-spaced buckets per octave, 10 ms to ~2 h, plus both tails
+
+
+class RollupState(Base):
+    """When the rollups were last refreshed: hours before that one are read from them, later ones live."""
+
+    __tablename__ = "rollup_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The clock when the last refresh started; every change committed before it is in the rollups.
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    hours: Mapped[int] = mapped_column(Integer)  # hours recomputed by that refresh
+
+
+class JobRollup(Base):
+    """Jobs created per hour, owner, model, status and (failed jobs only) failed step and reason."""
+
+    __tablename__ = "job_rollup"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    error_step: Mapped[str] = mapped_column(String(32), primary_key=True)  # "" unless failed
+    reason: Mapped[str] = mapped_column(String(80), primary_key=True)  # "" unless failed
+    jobs: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_job_rollup_hour", "hour"),)
+
+
+class StepRollup(Base):
+    """Finished step runs per hour started, owner, job model, step and service: count, sum, max, histogram.
+
+    Bucket b00 counts runs under 10 ms, b01..b78 the log-spaced buckets up to ~2 h, b79 the rest; the
+    columns are plain integers so any database can SUM them.
+    """
+
+    __table__ = Table(
+        "step_rollup",
+        Base.metadata,
+        Column("user_id", Integer, primary_key=True),
+        Column("hour", Integer, primary_key=True),
+        Column("model", String(200), primary_key=True),
+        Column("step", String(32), primary_key=True),
+        Column("service", String(64), primary_key=True),
+        Column("runs", Integer, nullable=False),
+        Column("seconds_sum", Float, nullable=False),
+        Column("seconds_max", Float, nullable=False),
+        *(Column(f"b{i:02d}", Integer, nullable=False) for i in range(HISTOGRAM_BUCKETS)),
+        Index("ix_step_rollup_hour", "hour"),
+    )
