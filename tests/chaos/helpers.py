@@ -161,6 +161,10 @@ class Fleet:
         out = subprocess.run(["pgrep", "-P", str(self.procs[name].pid)], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
 
+    def log_tail(self, name: str, size: int = 2000) -> str:
+        data = (self.log_dir / f"{name}.log").read_bytes()
+        return data[-size:].decode("utf-8", "replace")
+
     def current_delivery(self, redis: Redis, name: str) -> str | None:
         """The RQ job id (= the runner's lease owner) this worker's horse is executing, if any."""
         pid = self.procs[name].pid
