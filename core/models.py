@@ -218,10 +218,12 @@ class Artifact(Base):
     __table_args__ = (UniqueConstraint("job_id", "kind", "version", name="uq_artifacts_job_kind_version"),)
 
 
-# Metric rollups (core/rollup.py): hourly aggregates the Metrics page reads instead of scanning jobs and
+# Metric rollups (core/rollup.py): aggregates the Metrics page reads instead of scanning jobs and
 # job_events. `hour` is whole hours since the Unix epoch (UTC), so buckets compare as integers on every
-# database; user_id ALL_USERS (0) rows hold the sum over every user, for admins' fleet-wide charts.
+# database. A row covers `span` hours from `hour`: 1, or 24 for a UTC day (the sum of its 24 hour rows,
+# so a 30-day chart reads ~30 rows per series). user_id ALL_USERS (0) rows sum every user's, for admins.
 ALL_USERS = 0
+SPAN_HOUR, SPAN_DAY = 1, 24
 HISTOGRAM_BUCKETS = 80  # step-run seconds: 4 log-spaced buckets per octave, 10 ms to ~2 h, plus both tails
 
 
@@ -238,11 +240,12 @@ class RollupState(Base):
 
 
 class JobRollup(Base):
-    """Jobs created per hour, owner, model, status and (failed jobs only) failed step and reason."""
+    """Jobs created per hour (or day), owner, model, status and (failed jobs only) failed step and reason."""
 
     __tablename__ = "job_rollup"
 
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)
     hour: Mapped[int] = mapped_column(Integer, primary_key=True)
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -254,7 +257,7 @@ class JobRollup(Base):
 
 
 class StepRollup(Base):
-    """Finished step runs per hour started, owner, job model, step and service: count, sum, max, histogram.
+    """Finished step runs by hour or day started, owner, job model, step, service: count, sum, max, histogram.
 
     Bucket b00 counts runs under 10 ms, b01..b78 the log-spaced buckets up to ~2 h, b79 the rest; the
     columns are plain integers so any database can SUM them.
@@ -264,6 +267,7 @@ class StepRollup(Base):
         "step_rollup",
         Base.metadata,
         Column("user_id", Integer, primary_key=True),
+        Column("span", Integer, primary_key=True),
         Column("hour", Integer, primary_key=True),
         Column("model", String(200), primary_key=True),
         Column("step", String(32), primary_key=True),

@@ -1,4 +1,4 @@
-"""metric rollups: hourly job and step-run aggregates for the Metrics page
+"""metric rollups: hourly and daily job and step-run aggregates for the Metrics page
 
 Revision ID: 0002
 Revises: 0001
@@ -30,13 +30,14 @@ def upgrade() -> None:
     op.create_table(
         "job_rollup",
         sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("span", sa.Integer(), nullable=False),
         sa.Column("hour", sa.Integer(), nullable=False),
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("error_step", sa.String(length=32), nullable=False),
         sa.Column("reason", sa.String(length=80), nullable=False),
         sa.Column("jobs", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("user_id", "hour", "model", "status", "error_step", "reason"),
+        sa.PrimaryKeyConstraint("user_id", "span", "hour", "model", "status", "error_step", "reason"),
     )
     with op.batch_alter_table("job_rollup", schema=None) as batch_op:
         batch_op.create_index("ix_job_rollup_hour", ["hour"], unique=False)
@@ -44,6 +45,7 @@ def upgrade() -> None:
     op.create_table(
         "step_rollup",
         sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("span", sa.Integer(), nullable=False),
         sa.Column("hour", sa.Integer(), nullable=False),
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("step", sa.String(length=32), nullable=False),
@@ -52,7 +54,7 @@ def upgrade() -> None:
         sa.Column("seconds_sum", sa.Float(), nullable=False),
         sa.Column("seconds_max", sa.Float(), nullable=False),
         *(sa.Column(f"b{i:02d}", sa.Integer(), nullable=False) for i in range(BUCKETS)),
-        sa.PrimaryKeyConstraint("user_id", "hour", "model", "step", "service"),
+        sa.PrimaryKeyConstraint("user_id", "span", "hour", "model", "step", "service"),
     )
     with op.batch_alter_table("step_rollup", schema=None) as batch_op:
         batch_op.create_index("ix_step_rollup_hour", ["hour"], unique=False)
