@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            try:  # the metric rollups' histogram buckets; SQLite has ln() only when built with math functions
+                cur.execute("SELECT ln(1)")
+            except sqlite3.OperationalError:
+                dbapi_conn.create_function("ln", 1, math.log, deterministic=True)
             cur.close()
 
         return engine

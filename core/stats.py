@@ -1,7 +1,9 @@
 """Aggregates for the Metrics page, computed in SQL and returned as small frames.
 
-Date buckets use date_trunc (PostgreSQL) or strftime (SQLite); percentiles use percentile_cont on
-PostgreSQL and pandas over a bounded sample on SQLite. Non-admins only ever see their own jobs.
+Each chart reads the hourly rollups (core/rollup.py) for the whole hours before their last refresh and
+the raw jobs and job_events only for the rest of the range: its first part-hour and the live tail since
+that refresh, so a job finished a second ago shows. Both sides are grouped alike and summed in one
+UNION ALL query; p50/p95 are read from the histogram buckets. Non-admins only ever see their own jobs.
 """
 
 from __future__ import annotations
@@ -11,9 +13,22 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Float, and_, case, cast, func, literal, literal_column, or_, select, text
+from sqlalchemy import BigInteger, and_, case, cast, false, func, or_, select, text, union_all
 
-from core.models import COMPLETED, FAILED, RUNNING, Job, JobEvent, User
+from core import rollup
+from core.models import (
+    ALL_USERS,
+    COMPLETED,
+    FAILED,
+    RUNNING,
+    SPAN_DAY,
+    SPAN_HOUR,
+    Job,
+    JobEvent,
+    JobRollup,
+    StepRollup,
+    User,
+)
 from core.queueing import queue_depths
 
 if TYPE_CHECKING:
@@ -27,8 +42,8 @@ RANGES: dict[str, tuple[timedelta, str]] = {
     "Last 30 days": (timedelta(days=30), "day"),
 }
 DEFAULT_RANGE = "Last 24 hours"
-SQLITE_SAMPLE = 20_000  # rows per percentile query on SQLite (no percentile_cont there)
 TOP_N = 20
+DURATION_COLUMNS = ["key", "runs", "p50", "p95", "mean", "max"]
 
 
 @dataclass(frozen=True)
@@ -49,34 +64,115 @@ def model_choices(deps: Dependencies) -> list[str]:
     return list(dict.fromkeys(models))
 
 
-def _pg(deps: Dependencies) -> bool:
-    return deps.engine.dialect.name == "postgresql"
+def refreshed_at(deps: Dependencies) -> datetime | None:
+    """When the rollups were last refreshed (None: never, and every chart reads the raw tables)."""
+    return rollup.refreshed_at(deps)
 
 
-def _bucket(deps: Dependencies, column: Any, bucket: str) -> Any:
-    if _pg(deps):
-        return func.date_trunc(bucket, func.timezone("UTC", column))
-    return func.strftime("%Y-%m-%d 00:00:00" if bucket == "day" else "%Y-%m-%d %H:00:00", column)
+@dataclass(frozen=True)
+class _Spans:
+    """Which rollup rows cover the range (hour rows, day rows) and which [since, until) pieces are raw."""
+
+    hours: tuple[range, ...] = ()
+    days: range = range(0)  # in hours, whole UTC days
+    raw: tuple[tuple[datetime, datetime], ...] = ()
+
+    def rolled_where(self, table: Any) -> Any:
+        c = table.c
+        parts = [and_(c.span == SPAN_HOUR, c.hour >= r.start, c.hour < r.stop) for r in self.hours if r]
+        if self.days:
+            parts.append(and_(c.span == SPAN_DAY, c.hour >= self.days.start, c.hour < self.days.stop))
+        return or_(*parts) if parts else false()
+
+    def raw_where(self, column: Any) -> Any:
+        parts = [and_(column >= lo, column < hi) for lo, hi in self.raw]
+        return or_(*parts) if parts else false()
+
+    @property
+    def rolled(self) -> bool:
+        return bool(self.days) or any(self.hours)
 
 
-def _seconds(deps: Dependencies, start: Any, end: Any) -> Any:
-    if _pg(deps):
-        return func.date_part("epoch", end - start)  # float8; EXTRACT gives numeric (slow to sort)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
+def _spans(deps: Dependencies, f: StatsFilter, *, days: bool = True) -> _Spans:
+    """Rollups for the whole hours (and whole days, unless the chart buckets by hour) before their last
+    refresh; raw rows for the part-hour at the start and everything from the hour of that refresh on."""
+    first, last = rollup.ceil_hour(f.since), rollup.floor_hour(f.until)
+    refreshed = rollup.refreshed_at(deps)
+    if refreshed is not None:
+        last = min(last, rollup.floor_hour(refreshed))  # that hour was still filling up
+    if refreshed is None or last <= first:
+        return _Spans(raw=((f.since, f.until),))
+    pieces = ((f.since, rollup.hour_start(first)), (rollup.hour_start(last), f.until))
+    raw = tuple((lo, hi) for lo, hi in pieces if lo < hi)
+    day_first, day_last = -(-first // 24) * 24, last // 24 * 24
+    if not days or day_last <= day_first:
+        return _Spans(hours=(range(first, last),), raw=raw)
+    hours = (range(first, day_first), range(day_last, last))
+    return _Spans(hours=hours, days=range(day_first, day_last), raw=raw)
 
 
-def _job_scope(actor: Actor, f: StatsFilter) -> list[Any]:
-    where: list[Any] = [Job.created_at >= f.since, Job.created_at < f.until]
+def _union(rolled: Any, raw: Any, spans: _Spans) -> Any:
+    parts = ([rolled] if spans.rolled else []) + ([raw] if spans.raw else [])
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("src")
+
+
+def _owner(table: Any, actor: Actor, per_user: bool) -> Any:
+    if per_user:  # admins only: every owner's own rows
+        return table.c.user_id != ALL_USERS
+    return table.c.user_id == (ALL_USERS if actor.is_admin else actor.id)
+
+
+def _job_source(
+    deps: Dependencies,
+    actor: Actor,
+    f: StatsFilter,
+    *,
+    per_user: bool = False,
+    failed: bool = False,
+    days: bool = True,
+) -> Any:
+    """job_rollup-shaped rows of the range: rollups where they cover it, raw jobs grouped alike elsewhere."""
+    spans = _spans(deps, f, days=days)
+    t = JobRollup.__table__
+    rolled_where = [_owner(t, actor, per_user), spans.rolled_where(t)]
+    raw_where = [spans.raw_where(Job.created_at)]
     if not actor.is_admin:
-        where.append(Job.user_id == actor.id)
+        raw_where.append(Job.user_id == actor.id)
     if f.model:
-        where.append(Job.llm_model == f.model)
-    return where
+        rolled_where.append(t.c.model == f.model)
+        raw_where.append(Job.llm_model == f.model)
+    if failed:
+        rolled_where.append(t.c.status == FAILED)
+        raw_where.append(Job.status == FAILED)
+    rolled = select(*(t.c[k] for k in (*rollup.JOB_KEYS, "jobs"))).where(*rolled_where)
+    return _union(rolled, rollup.job_rows(deps.engine.dialect.name, raw_where), spans)
+
+
+def _step_source(deps: Dependencies, actor: Actor, f: StatsFilter) -> Any:
+    """step_rollup-shaped rows of the range (finished step runs by the hour they started)."""
+    spans = _spans(deps, f)
+    t = StepRollup.__table__
+    rolled_where = [_owner(t, actor, False), spans.rolled_where(t)]
+    raw_where = [spans.raw_where(JobEvent.started_at)]
+    if not actor.is_admin:
+        raw_where.append(Job.user_id == actor.id)
+    if f.model:
+        rolled_where.append(t.c.model == f.model)
+        raw_where.append(Job.llm_model == f.model)
+    rolled = select(*(t.c[k] for k in (*rollup.STEP_KEYS, *rollup.STEP_VALUES))).where(*rolled_where)
+    # An admin's tail without a model filter needs nothing from jobs: skip the join.
+    with_jobs = not actor.is_admin or bool(f.model)
+    raw = rollup.step_rows(deps.engine.dialect.name, raw_where, with_jobs=with_jobs)
+    return _union(rolled, raw, spans)
+
+
+def _total(column: Any) -> Any:
+    return cast(func.sum(column), BigInteger)  # PostgreSQL's SUM(bigint) is numeric
 
 
 def _frame(deps: Dependencies, query: Any, columns: list[str]) -> pd.DataFrame:
     with deps.engine.begin() as conn:
-        if _pg(deps):  # sorts for GROUP BY and percentiles stay in memory
+        if deps.engine.dialect.name == "postgresql":  # sorts for GROUP BY stay in memory
             conn.execute(text("SET LOCAL work_mem = '64MB'"))
         rows = conn.execute(query).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
@@ -84,102 +180,73 @@ def _frame(deps: Dependencies, query: Any, columns: list[str]) -> pd.DataFrame:
 
 def success_rate(deps: Dependencies, actor: Actor, f: StatsFilter) -> pd.DataFrame:
     """Per time bucket and model: jobs created, completed, failed, success rate of the finished ones."""
-    bucket = _bucket(deps, Job.created_at, f.bucket).label("bucket")
+    hours = 1 if f.bucket == "hour" else 24
+    src = _job_source(deps, actor, f, days=hours == 24)
+    bucket = (src.c.hour // hours).label("bucket")
     q = (
         select(
             bucket,
-            Job.llm_model,
-            func.count().label("jobs"),
-            func.sum(case((Job.status == COMPLETED, 1), else_=0)),
-            func.sum(case((Job.status == FAILED, 1), else_=0)),
+            src.c.model,
+            _total(src.c.jobs),
+            _total(case((src.c.status == COMPLETED, src.c.jobs), else_=0)),
+            _total(case((src.c.status == FAILED, src.c.jobs), else_=0)),
         )
-        .where(*_job_scope(actor, f))
-        .group_by(bucket, Job.llm_model)
-        .order_by(bucket)
+        .group_by(bucket, src.c.model)
+        .order_by(bucket, src.c.model)
     )
     df = _frame(deps, q, ["bucket", "model", "jobs", "completed", "failed"])
-    df["bucket"] = pd.to_datetime(df["bucket"], utc=True)
+    df["bucket"] = pd.to_datetime(df["bucket"].astype("int64") * hours * 3600, unit="s", utc=True)
     finished = df["completed"] + df["failed"]
     df["success_rate"] = (df["completed"] / finished.where(finished > 0)).astype(float)
     return df
 
 
-def _durations(deps: Dependencies, actor: Actor, f: StatsFilter, group: Any) -> pd.DataFrame:
-    """p50/p95/mean/max of finished step runs (job_events kind=step) grouped by `group`."""
-    seconds = cast(_seconds(deps, JobEvent.started_at, JobEvent.finished_at), Float)
-    where: list[Any] = [
-        JobEvent.kind == "step",
-        JobEvent.started_at >= f.since,
-        JobEvent.started_at < f.until,
-        JobEvent.finished_at.is_not(None),
-    ]
-    if not actor.is_admin or f.model:
-        where.append(JobEvent.job_id.in_(select(Job.id).where(*_job_scope(actor, _wide(f)))))
-    if _pg(deps):
-        # COLLATE "C": byte-wise grouping, far cheaper than the database's locale collation.
-        runs = select(group.collate("C").label("key"), seconds.label("d")).where(*where).subquery()
-        pcts = func.percentile_cont(literal_column("ARRAY[0.5, 0.95]")).within_group(runs.c.d)
-        q = (
-            select(runs.c.key, func.count(), pcts, func.avg(runs.c.d), func.max(runs.c.d))
-            .group_by(runs.c.key)
-            .order_by(runs.c.key)
-        )
-        df = _frame(deps, q, ["key", "runs", "pct", "mean", "max"])
-        df.insert(2, "p50", [p[0] for p in df["pct"]])
-        df.insert(3, "p95", [p[1] for p in df["pct"]])
-        return df.drop(columns=["pct"])
-    sample = _frame(
-        deps,
-        select(group.label("key"), seconds).where(*where).order_by(JobEvent.id.desc()).limit(SQLITE_SAMPLE),
-        ["key", "seconds"],
-    )
-    if sample.empty:
-        return pd.DataFrame(columns=["key", "runs", "p50", "p95", "mean", "max"])
-    g = sample.groupby("key")["seconds"]
+def _durations(deps: Dependencies, actor: Actor, f: StatsFilter, key: str) -> pd.DataFrame:
+    """Runs, p50/p95 (from the histogram), mean and max of finished step runs, grouped by `key`."""
+    src = _step_source(deps, actor, f)
+    q = select(
+        src.c[key],
+        _total(src.c.runs),
+        func.sum(src.c.seconds_sum),
+        func.max(src.c.seconds_max),
+        *(_total(src.c[b]) for b in rollup.BUCKET_COLUMNS),
+    ).group_by(src.c[key])
+    df = _frame(deps, q, ["key", "runs", "sum", "max", *rollup.BUCKET_COLUMNS])
+    if df.empty:
+        return pd.DataFrame(columns=DURATION_COLUMNS)
+    counts = df[list(rollup.BUCKET_COLUMNS)].astype("int64").to_numpy()
+    maxima = df["max"].astype(float).to_numpy()
     out = pd.DataFrame(
         {
-            "runs": g.size(),
-            "p50": g.quantile(0.5),
-            "p95": g.quantile(0.95),
-            "mean": g.mean(),
-            "max": g.max(),
+            "key": df["key"],
+            "runs": df["runs"].astype("int64"),
+            "p50": [rollup.quantile(c, 0.5, m) for c, m in zip(counts, maxima, strict=True)],
+            "p95": [rollup.quantile(c, 0.95, m) for c, m in zip(counts, maxima, strict=True)],
+            "mean": df["sum"].astype(float) / df["runs"].astype(float),
+            "max": maxima,
         }
     )
-    return out.reset_index()
-
-
-def _wide(f: StatsFilter) -> StatsFilter:
-    """Jobs created a little before the range still have step runs inside it."""
-    return StatsFilter(since=f.since - timedelta(days=1), until=f.until, bucket=f.bucket, model=f.model)
+    return out.sort_values("key", kind="stable").reset_index(drop=True)
 
 
 def step_durations(deps: Dependencies, actor: Actor, f: StatsFilter) -> pd.DataFrame:
-    return _durations(deps, actor, f, JobEvent.step).rename(columns={"key": "step"})
+    return _durations(deps, actor, f, "step").rename(columns={"key": "step"})
 
 
 def provider_latency(deps: Dependencies, actor: Actor, f: StatsFilter) -> pd.DataFrame:
     """Step-run time per external service (a render includes the provider's queue and render time)."""
-    df = _durations(deps, actor, f, func.coalesce(JobEvent.service, literal("")))
-    df = df.rename(columns={"key": "provider"})
+    df = _durations(deps, actor, f, "service").rename(columns={"key": "provider"})
     return df[~df["provider"].isin(["", "Songsmith"])].reset_index(drop=True)
-
-
-def _reason(deps: Dependencies) -> Any:
-    text = func.coalesce(Job.error_message, literal(""))
-    if _pg(deps):
-        return func.left(func.split_part(func.split_part(text, ";", 1), ":", 1), 80)
-    return func.substr(text, 1, 60)
 
 
 def failures(deps: Dependencies, actor: Actor, f: StatsFilter) -> pd.DataFrame:
     """Failed jobs by the step that failed and the leading part of the reason, most frequent first."""
-    reason = _reason(deps).label("reason")
-    step = func.coalesce(Job.error_step, literal("?")).label("step")
+    src = _job_source(deps, actor, f, failed=True)
+    n = _total(src.c.jobs)
     q = (
-        select(step, reason, func.count().label("n"))
-        .where(*_job_scope(actor, f), Job.status == FAILED)
-        .group_by(step, reason)
-        .order_by(func.count().desc())
+        select(src.c.error_step, src.c.reason, n)
+        .group_by(src.c.error_step, src.c.reason)
+        .order_by(n.desc(), src.c.error_step, src.c.reason)
         .limit(TOP_N)
     )
     return _frame(deps, q, ["step", "reason", "jobs"])
@@ -190,23 +257,24 @@ def jobs_per_user(deps: Dependencies, actor: Actor, f: StatsFilter) -> pd.DataFr
     columns = ["user", "jobs", "completed", "failed"]
     if not actor.is_admin:
         return pd.DataFrame(columns=columns)
+    src = _job_source(deps, actor, f, per_user=True)
+    jobs = _total(src.c.jobs)
     per_user = (
         select(
-            Job.user_id,
-            func.count().label("jobs"),
-            func.sum(case((Job.status == COMPLETED, 1), else_=0)).label("completed"),
-            func.sum(case((Job.status == FAILED, 1), else_=0)).label("failed"),
+            src.c.user_id,
+            jobs.label("jobs"),
+            _total(case((src.c.status == COMPLETED, src.c.jobs), else_=0)).label("completed"),
+            _total(case((src.c.status == FAILED, src.c.jobs), else_=0)).label("failed"),
         )
-        .where(*_job_scope(actor, f))
-        .group_by(Job.user_id)
-        .order_by(func.count().desc())
+        .group_by(src.c.user_id)
+        .order_by(jobs.desc(), src.c.user_id)
         .limit(TOP_N)
         .subquery()
     )
     q = (
         select(User.username, per_user.c.jobs, per_user.c.completed, per_user.c.failed)
         .join(User, User.id == per_user.c.user_id)
-        .order_by(per_user.c.jobs.desc())
+        .order_by(per_user.c.jobs.desc(), User.username)
     )
     return _frame(deps, q, columns)
 
