@@ -118,8 +118,10 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9108, gt=0, lt=65536)
     metrics_dir: Path = Path("./data/metrics")
-    # Metric rollups (core/rollup.py): each refresh looks back this far before the previous one started,
-    # to catch writes committed late (long transactions) or stamped by a host whose clock runs behind.
+    # Metric rollups (core/rollup.py): refreshed by `python -m worker.cron` every interval; each refresh
+    # looks back `overlap` before the previous one started, for writes committed late (long transactions)
+    # or stamped by a host whose clock runs behind.
+    rollup_interval_seconds: int = Field(60, gt=0)
     rollup_overlap_seconds: float = Field(300.0, ge=0)
 
     log_level: str = "INFO"

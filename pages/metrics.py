@@ -13,7 +13,9 @@ from ui.widgets import guarded
 actor = require_actor()
 deps = get_dependencies()
 st.title("Metrics")
-st.caption("All jobs" if actor.is_admin else "Your jobs only")
+refreshed = guarded(lambda: stats.refreshed_at(deps))
+when = f"aggregates as of {refreshed:%Y-%m-%d %H:%M:%S} UTC + live since" if refreshed else "all live data"
+st.caption(f"{'All jobs' if actor.is_admin else 'Your jobs only'} · {when}")
 
 left, right = st.columns(2)
 range_label = left.selectbox(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import stats
+from core import rollup, stats
 from core.jobs import submit_job
 from tests.conftest import run_until_done, sim_control
 from tests.factories import make_user
@@ -13,6 +13,7 @@ def test_metrics_page_with_no_data_shows_empty_states(open_app, deps):
     at = open_app(alice, "pages/metrics.py")
     assert not at.exception
     assert any("No jobs in this time range" in i.value for i in at.info)
+    assert any("all live data" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1, "only the live queue chart"
 
 
@@ -52,3 +53,9 @@ def test_metrics_page_charts_real_jobs_and_admins_see_jobs_per_user(open_app, de
     assert set(stats.provider_latency(deps, root, flt)["provider"]) == {"OpenRouter", "Suno", "NanoBanana"}
     assert list(stats.jobs_per_user(deps, root, flt)["user"]) in (["alice", "bob"], ["bob", "alice"])
     assert stats.jobs_per_user(deps, alice, flt).empty
+
+    # After a rollup refresh the page says how fresh the aggregates are and still charts everything.
+    rollup.refresh(deps)
+    at = open_app(root, "pages/metrics.py")
+    assert not at.exception and len(at.get("plotly_chart")) == 6
+    assert any("aggregates as of" in c.value for c in at.caption)

@@ -36,6 +36,7 @@ from core.models import (
     StepRollup,
 )
 from core.users import Actor
+from tests.conftest import work
 from tests.factories import make_user
 
 NOW = datetime(2026, 6, 10, 12, 34, 56, tzinfo=UTC)
@@ -361,3 +362,17 @@ def test_a_second_refresh_while_one_runs_is_skipped(deps):
         assert rollup.refresh(deps).skipped
     assert stats.refreshed_at(deps) is None
     assert not rollup.refresh(deps).skipped and stats.refreshed_at(deps) is not None
+
+
+def test_the_cron_task_refreshes_the_rollups_through_rq(deps):
+    alice = make_user(deps)
+    add_job(deps, alice, deps.clock() - timedelta(hours=3))
+    rq_job = deps.queues.interactive.enqueue("worker.cron.refresh_rollups")  # as worker.cron registers it
+    work(deps)
+    assert rq_job.get_status(refresh=True) == "finished"
+    result = rq_job.return_value()
+    assert result["full"] and result["hours"] >= 1 and not result["skipped"]
+    f = stats.make_filter(deps.clock(), "Last 24 hours")
+    with deps.engine.begin() as conn:  # served from the rollup now: the raw row may go
+        conn.execute(delete(Job))
+    assert stats.success_rate(deps, alice, f)["completed"].sum() == 1
