@@ -64,7 +64,7 @@ STEP_VALUES = ("runs", "seconds_sum", "seconds_max", *BUCKET_COLUMNS)
 def hour_of(dialect: str, column: Any) -> ColumnElement[int]:
     """Whole hours since the Unix epoch (UTC) of a timestamp column."""
     if dialect == "postgresql":
-        return cast(func.floor(func.date_part("epoch", column) / 3600), Integer)
+        return cast(func.floor(func.date_part("epoch", column) / 3600.0), Integer)  # float8, not numeric
     return cast(func.strftime("%s", column), Integer) // 3600
 
 
@@ -275,6 +275,9 @@ def refresh(deps: Dependencies) -> RefreshReport:
                 _recompute_days(conn, days)
             hours = len(dirty)
         _save_state(conn, dialect, started, deps.clock(), hours)
+    if last is None and dialect == "postgresql":
+        with deps.engine.begin() as conn:  # statistics now, not at autovacuum's leisure: good first plans
+            conn.execute(text("ANALYZE job_rollup, step_rollup"))
     report = RefreshReport(hours=hours, full=last is None, seconds=time.perf_counter() - clock)
     log.info("rollup_refreshed", hours=report.hours, full=report.full, seconds=round(report.seconds, 3))
     return report
