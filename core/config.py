@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: int = Field(15, gt=0)
     reconcile_grace_seconds: float = Field(10.0, ge=0)
     worker_heartbeat_seconds: int = Field(5, gt=0)
+    worker_class: Literal["inline", "fork"] = "inline"
     abandoned_after_seconds: float = Field(30.0, gt=0)
     scheduled_overdue_seconds: float = Field(20.0, gt=0)
     failure_ttl_seconds: int = Field(86400, ge=0)

@@ -13,7 +13,6 @@ import httpx
 import psycopg
 import pytest
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import text
 
 from core.config import Settings, load_settings
@@ -21,6 +20,7 @@ from core.deps import Dependencies, build_dependencies
 from core.migrate import upgrade
 from core.models import TERMINAL_STATUSES, Base, Job
 from simulator.server import RunningSimulator, start_server
+from worker.inline import InlineWorker
 from worker.tasks import use_dependencies
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -151,9 +151,10 @@ def deps(settings: Settings) -> Iterator[Dependencies]:
 
 
 def work(deps: Dependencies, *, burst_rounds: int = 1) -> None:
-    """Run RQ for real: an in-process SimpleWorker in burst mode, with the scheduler's enqueue pass."""
+    """Run RQ for real: the worker class `python -m worker` runs by default (InlineWorker) in burst
+    mode, with the scheduler's enqueue pass."""
     for _ in range(burst_rounds):
-        SimpleWorker(deps.queues.ordered(), connection=deps.redis).work(burst=True, with_scheduler=True)
+        InlineWorker(deps.queues.ordered(), connection=deps.redis).work(burst=True, with_scheduler=True)
 
 
 def run_until_done(

@@ -1,4 +1,8 @@
-"""`python -m worker`: an RQ worker with the scheduler on the interactive and batch queues."""
+"""`python -m worker`: an RQ worker with the scheduler on the interactive and batch queues.
+
+WORKER_CLASS picks how a step runs: `inline` (default) in this process, `fork` in a forked work-horse
+per step as RQ's `Worker` does (see worker/inline.py for the trade).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from core.config import ConfigError, load_settings
 from core.logs import configure_logging
 from core.metrics import enable_multiprocess
 from core.queueing import make_queues
+from worker.inline import InlineWorker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,17 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     enable_multiprocess(settings.metrics_dir)
     # Preload the task code so each forked work-horse skips ~1.5 s of imports per step; importing opens
     # no connections (tests/unit/test_no_side_effects.py), so nothing pooled crosses fork().
+    from core import metrics
     from core.deps import build_dependencies
     from worker import tasks
 
-    # Build everything a step needs here, once (~0.4 s); work-horses are forks of this process.
-    tasks.prepare_parent(build_dependencies(settings))
-    from core import metrics
-
     metrics.get()  # import prometheus_client and create the collectors once, not in every work-horse
+    # Build everything a step needs here, once (~0.4 s); work-horses are forks of this process.
+    forking = settings.worker_class == "fork"
+    tasks.prepare_parent(build_dependencies(settings), warm=forking)
     redis = Redis.from_url(settings.redis_url)
     queues = make_queues(settings, redis)
-    worker = Worker(
+    if forking:
+        worker_class: type[Worker] | type[InlineWorker] = Worker
+    else:
+        worker_class = InlineWorker
+    worker = worker_class(
         queues.ordered(),
         connection=redis,
         name=args.name,

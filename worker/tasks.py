@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 
 from rq import get_current_job
+from sqlalchemy.orm import configure_mappers
 
 from core.config import load_settings
 from core.deps import Dependencies, build_dependencies
 from core.logs import correlation
+from core.models import Job
 from core.pipeline import runner
 
 # Per-process cache: RQ forks a work-horse per job, and pooled connections must not cross fork().
@@ -24,14 +27,23 @@ def use_dependencies(deps: Dependencies | None) -> None:
         _cache["override"] = deps
 
 
-def prepare_parent(deps: Dependencies) -> None:
-    """Build once in the worker parent, before any fork: building costs ~0.4 s, a fork costs ~1 ms.
+def prepare_parent(deps: Dependencies, *, warm: bool = False) -> None:
+    """Build once in the worker process: building costs ~0.4 s, a fork costs ~1 ms.
 
-    The parent never uses these objects, so no pooled connection exists to cross fork(); each
-    work-horse still drops the inherited (empty) pool, as SQLAlchemy's pooling docs advise.
+    With `warm` (forking workers) the parent also configures the ORM mappers and compiles the step's
+    first statement, then closes the connection it used and freezes the heap: each work-horse inherits
+    warm caches instead of paying ~20 ms to build them, and the garbage collector no longer walks
+    (and so copies) the parent's objects in every horse. The pool is empty when fork() happens; each
+    work-horse still drops the inherited pool, as SQLAlchemy's pooling docs advise.
     """
     _cache["deps"] = deps
     _cache["pid"] = os.getpid()
+    if warm:
+        configure_mappers()
+        with deps.sessionmaker() as s:
+            s.get(Job, uuid.uuid4())
+        deps.engine.dispose()
+        gc.freeze()
 
 
 def get_dependencies() -> Dependencies:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from rq.timeouts import BaseTimeoutException
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -102,6 +103,10 @@ def run_step(deps: Dependencies, job_id: str, step: str, attempt: int, *, delive
         reason = exc.message if isinstance(exc, ProviderError) else str(exc)
         clear_no = isinstance(exc, ProviderError) and not isinstance(exc, AmbiguousSubmitError)
         apply = partial(_on_failed, deps, claim=claim, step=step, reason=reason, unsubmit=clear_no)
+    except BaseTimeoutException:
+        # RQ's job timeout: in an inline worker it arrives here as an exception (a forking worker's
+        # horse is killed instead). Either way RQ retries this delivery, which re-takes its lease.
+        raise
     except Exception:
         log.exception("step_crashed", job_id=job_id, step=step)
         reason = (

@@ -51,7 +51,11 @@ def test_load_with_every_fault_in_turn(deps, sim, settings, redis_url, tmp_path,
     ids: list[uuid.UUID] = []
     extra: list[uuid.UUID] = []  # top-ups submitted when the load drained before a fault
     started = time.monotonic()
-    with override_deps(deps, **tuned) as d, fleet(settings, tmp_path) as workers, reconciling(d, 2.0):
+    with (
+        override_deps(deps, **tuned) as d,
+        fleet(settings, tmp_path, WORKER_CLASS="fork") as workers,
+        reconciling(d, 2.0),
+    ):
 
         def submit_all(user) -> list[uuid.UUID]:
             share = JOBS // THREADS + (1 if users.index(user) < JOBS % THREADS else 0)
@@ -87,7 +91,8 @@ def test_load_with_every_fault_in_turn(deps, sim, settings, redis_url, tmp_path,
             for f in futures:
                 ids += f.result()
             # After the flush RQ's worker registry no longer lists these workers, so "mid-step"
-            # is read from the process table: the worker has a work-horse.
+            # is read from the process table: the worker has a work-horse. Hence forking workers
+            # here; tests/chaos/test_faults.py runs the same signals against the default class.
             delivery = mid_step("w1")
             workers.sigterm("w1")
             workers.procs["w1"].wait(120)

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def start_worker(settings, log: Path) -> subprocess.Popen:
-    env = settings_env(settings, LOG_JSON="true", WORKER_HEARTBEAT_SECONDS="1")
+def start_worker(settings, log: Path, worker_class: str = "inline") -> subprocess.Popen:
+    env = settings_env(settings, LOG_JSON="true", WORKER_HEARTBEAT_SECONDS="1", WORKER_CLASS=worker_class)
     return subprocess.Popen(
         [sys.executable, "-m", "worker"],
         cwd=ROOT,
@@ -64,7 +64,7 @@ def test_a_sigkilled_work_horse_is_resumed_and_the_song_is_paid_once(deps, sim, 
     alice = make_user(deps)
     # The first status check hangs in the work-horse long enough to kill it there.
     sim_control(sim, "/_sim/faults", {"faults": [{"endpoint": "suno_poll", "kind": "slow", "seconds": 4}]})
-    worker = start_worker(settings, tmp_path / "worker.log")
+    worker = start_worker(settings, tmp_path / "worker.log", "fork")
     try:
         job = submit_job(deps, alice, "A punk song about a broken kettle")
         wait_for(lambda: job_row(deps, job.id).music_task_id, 30, "the Suno task id to be committed")
@@ -81,21 +81,29 @@ def test_a_sigkilled_work_horse_is_resumed_and_the_song_is_paid_once(deps, sim, 
     assert detail.audio is not None and detail.image is not None
 
 
-def test_a_whole_worker_killed_mid_step_is_noticed_and_its_job_completes(deps, sim, settings, tmp_path):
+@pytest.mark.parametrize("worker_class", ["inline", "fork"])
+def test_a_whole_worker_killed_mid_step_is_noticed_and_its_job_completes(
+    deps, sim, settings, tmp_path, worker_class
+):
     alice = make_user(deps)
     sim_control(sim, "/_sim/faults", {"faults": [{"endpoint": "suno_poll", "kind": "slow", "seconds": 5}]})
     fast = settings.model_copy(update={"abandoned_after_seconds": 3.0, "reconcile_grace_seconds": 0.0})
-    first = start_worker(fast, tmp_path / "worker1.log")
+    first = start_worker(fast, tmp_path / "worker1.log", worker_class)
     try:
         job = submit_job(deps, alice, "A drum and bass track about a night bus")
         wait_for(lambda: job_row(deps, job.id).music_task_id, 30, "the Suno task id")
-        wait_for(lambda: children(first.pid), 10, "a work-horse")
+
+        def polling() -> bool:  # the first status check holds the lease while the slow poll hangs
+            row = job_row(deps, job.id)
+            return row.lease_owner is not None and row.music_task_id is not None
+
+        wait_for(polling, 10, "a worker mid-poll")
         time.sleep(0.5)
         os.killpg(first.pid, signal.SIGKILL)  # the machine dies: parent and horse at once
         first.wait(10)
     finally:
         stop(first)
-    second = start_worker(fast, tmp_path / "worker2.log")
+    second = start_worker(fast, tmp_path / "worker2.log", worker_class)
     started = time.monotonic()
     try:
         with override_deps(deps, abandoned_after_seconds=3.0, reconcile_grace_seconds=0.0) as d:
