@@ -161,13 +161,16 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Indexed: the metrics rollup finds the hours to recompute from the jobs changed since its last run.
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_user_status_created", "user_id", "status", "created_at"),
         Index("ix_jobs_status_created", "status", "created_at"),
+        # The metrics rollup finds the hours to recompute from the jobs changed since its last run. Status
+        # first: an index on updated_at alone would tempt the reconciler's "active jobs ORDER BY
+        # updated_at LIMIT" into walking every finished job's entry.
+        Index("ix_jobs_status_updated", "status", "updated_at"),
         Index("ix_jobs_batch_status", "batch_id", "status"),
         UniqueConstraint("user_id", "idempotency_key", name="uq_jobs_user_idempotency"),
     )

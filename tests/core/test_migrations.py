@@ -45,14 +45,14 @@ def test_head_matches_the_models(empty_db):
     diffs, tables, job_indexes = _schema(empty_db)
     assert diffs == []
     assert {"job_rollup", "step_rollup", "rollup_state"} <= tables
-    assert "ix_jobs_updated_at" in job_indexes
+    assert "ix_jobs_status_updated" in job_indexes
 
 
 def test_rollup_revision_downgrades_and_upgrades_again(empty_db):
     command.downgrade(alembic_config(empty_db), "0001")
     _diffs, tables, job_indexes = _schema(empty_db)
     assert not {"job_rollup", "step_rollup", "rollup_state"} & tables
-    assert "ix_jobs_updated_at" not in job_indexes and "jobs" in tables
+    assert "ix_jobs_status_updated" not in job_indexes and "jobs" in tables
 
     upgrade(empty_db)
     diffs, _tables, _ = _schema(empty_db)

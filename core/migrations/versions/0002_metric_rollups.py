@@ -59,14 +59,14 @@ def upgrade() -> None:
     with op.batch_alter_table("step_rollup", schema=None) as batch_op:
         batch_op.create_index("ix_step_rollup_hour", ["hour"], unique=False)
 
-    # Dirty-hour detection: the jobs changed since the last refresh.
+    # Dirty-hour detection: the jobs changed since the last refresh (status first, see core.models.Job).
     with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_jobs_updated_at"), ["updated_at"], unique=False)
+        batch_op.create_index("ix_jobs_status_updated", ["status", "updated_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_jobs_updated_at"))
+        batch_op.drop_index("ix_jobs_status_updated")
 
     with op.batch_alter_table("step_rollup", schema=None) as batch_op:
         batch_op.drop_index("ix_step_rollup_hour")
