@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPORT_PATH = Path(__file__).resolve().parent / "report.md"
+# BENCH_REPORT writes elsewhere: a partial run (`python -m bench throughput`) must not replace the
+# committed report of a whole run.
+REPORT_PATH = Path(os.environ.get("BENCH_REPORT") or Path(__file__).resolve().parent / "report.md")
 
 
 def machine() -> str:

@@ -69,13 +69,19 @@ def _parser(env: dict[str, str]) -> argparse.ArgumentParser:
         default=env.get("SIM_PUBLIC_URL") or None,
         help="base for artifact URLs (default: from the request's Host header)",
     )
+    parser.add_argument(
+        "--render-variety",
+        type=int,
+        default=int(env.get("SIM_RENDER_VARIETY", "0")),
+        help="render at most N distinct files per kind and reuse them (0: one per song; benchmarks)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser(dict(os.environ)).parse_args(argv)
     latency = Latency(llm=args.llm_latency, music=args.music_latency, image=args.image_latency)
-    state = SimState(latency=latency, public_base_url=args.public_url)
+    state = SimState(latency=latency, public_base_url=args.public_url, render_variety=args.render_variety)
     sim = start_server(args.host, args.port, state, wrap=lambda app: access_log(app, sys.stderr))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from functools import partial
 
@@ -49,11 +50,22 @@ def _render(state: SimState, path: str) -> tuple[bytes, str] | None:
         if cached:
             return cached
         job = _job(state, path)
+        variety = state.render_variety
     if job is None:
         return None
+    shared = f"variety:{job[1]}:{zlib.crc32(path.encode()) % variety}" if variety > 0 else None
+    if shared is not None:
+        with state.lock:
+            rendered = state.files.get(shared)
+        if rendered:
+            with state.lock:
+                state.files.put(path, rendered)
+            return rendered
     rendered = (job[0](), job[1])
     with state.lock:
         state.files.put(path, rendered)
+        if shared is not None:
+            state.files.put(shared, rendered)
     return rendered
 
 

@@ -59,10 +59,15 @@ class _BytesCache:
 class SimState:
     """Thread-safe container; handlers take ``state.lock`` around reads and writes of tasks."""
 
-    def __init__(self, latency: Latency | None = None, public_base_url: str | None = None) -> None:
+    def __init__(
+        self, latency: Latency | None = None, public_base_url: str | None = None, render_variety: int = 0
+    ) -> None:
         self.lock = threading.RLock()
         self.default_latency = latency or Latency()
         self.default_public_base_url = public_base_url
+        # 0: every file is rendered for its own song. N > 0: at most N distinct renders per kind are made
+        # and reused (benchmarks: a real provider renders on its own machines, not on ours).
+        self.render_variety = render_variety
         self.faults = FaultBook()
         self._offset = 0.0
         self._reset_data()

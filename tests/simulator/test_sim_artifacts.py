@@ -110,3 +110,20 @@ def test_suno_cover_is_a_jpeg(client: httpx.Client) -> None:
 def test_unknown_files_are_404(client: httpx.Client) -> None:
     assert client.get("/files/audio/deadbeef-1.wav").status_code == 404
     assert client.get("/files/image/task_google_nope.png").status_code == 404
+
+
+def test_render_variety_reuses_a_bounded_set_of_real_files_across_songs(sim):
+    """Benchmarks cap the simulator's rendering so it does not eat the cores being measured."""
+    headers = {"Authorization": "Bearer test-key"}
+    with httpx.Client(base_url=sim.url, headers=headers, timeout=10) as client:
+
+        def audio(title: str) -> bytes:
+            return httpx.get(_finished_tracks(client, title=title)[0]["audioUrl"]).content
+
+        own = [audio(f"Song {i}") for i in range(3)]
+        sim.state.render_variety = 1
+        shared = [audio(f"Other {i}") for i in range(3)]
+    assert len(set(own)) == 3, "by default every song is rendered for itself"
+    assert len(set(shared)) == 1 and shared[0] not in own
+    with wave.open(io.BytesIO(shared[0])) as wav:
+        assert wav.getnframes() > SAMPLE_RATE, "still a real, playable WAV"
