@@ -14,9 +14,9 @@ from functools import partial
 from typing import Any
 
 from rq.timeouts import BaseTimeoutException
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from core import metrics
@@ -153,21 +153,59 @@ def release_gates(deps: Dependencies, snapshot: JobSnapshot, step: str, outcome:
             log.exception("gate_release_failed", job_id=str(snapshot.id), gate=type(gate).__name__)
 
 
+# What a claim reads: the checks below plus every field a step sees (JobSnapshot).
+_CLAIM_COLUMNS = tuple(
+    getattr(Job, name)
+    for name in dict.fromkeys(
+        (
+            "status",
+            "current_step",
+            "rq_job_id",
+            "cancel_requested",
+            "started_at",
+            "priority",
+            *JobSnapshot.__dataclass_fields__,
+        )
+    )
+)
+# Loaded lazily (never) when a run finishes: the step's result only writes them.
+_WRITE_ONLY_ON_FINISH = tuple(
+    defer(getattr(Job, name), raiseload=True)
+    for name in ("concept", "llm_usage", "song_options", "chosen_option", "music_result", "image_result")
+)
+
+
 def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, delivery: str) -> Claim | str:
+    """One locked read and one conditional update in Core: a claim runs for every step run and every
+    status check, and the ORM's load-modify-flush costs several times the statements themselves."""
     now = deps.clock()
     with deps.sessionmaker.begin() as s:
-        job = s.get(Job, job_id)
-        if job is None:
+        row = s.execute(select(*_CLAIM_COLUMNS).where(Job.id == job_id).with_for_update()).first()
+        if row is None:
             return "missing"
-        if job.status not in ACTIVE_STATUSES or job.attempt != attempt or job.current_step != step:
+        if row.status not in ACTIVE_STATUSES or row.attempt != attempt or row.current_step != step:
             return "stale"
-        if job.rq_job_id is not None and job.rq_job_id != delivery:
+        if row.rq_job_id is not None and row.rq_job_id != delivery:
             # The row names the one delivery expected next; the reconciler may have replaced a
             # stalled one, and the old one must then do nothing when it finally arrives.
             return "superseded"
-        if job.cancel_requested:
+        if row.cancel_requested:
+            job = s.get(Job, job_id)
+            assert job is not None
             _mark_cancelled(s, job, now)
             return "cancelled"
+        values: dict[str, Any] = {
+            "lease_owner": delivery,
+            "lease_until": now + timedelta(seconds=deps.settings.lease_seconds),
+            "updated_at": now,
+        }
+        starting = row.status == PENDING
+        if starting:
+            values.update(status=RUNNING, started_at=row.started_at or now)
+        task_col = SUBMIT_STEPS.get(step)
+        if task_col and getattr(row, task_col[0]) is None:
+            # The "submitting" marker is committed before the paid call (contract 2.8).
+            values[task_col[1]] = getattr(row, task_col[1]) + 1
         claimed = s.execute(
             update(Job)
             .where(
@@ -178,27 +216,21 @@ def _claim(deps: Dependencies, job_id: uuid.UUID, step: str, attempt: int, deliv
                 or_(Job.rq_job_id.is_(None), Job.rq_job_id == delivery),
                 or_(Job.lease_until.is_(None), Job.lease_until < now, Job.lease_owner == delivery),
             )
-            .values(lease_owner=delivery, lease_until=now + timedelta(seconds=deps.settings.lease_seconds))
+            .values(**values)
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
             return "claimed-elsewhere"
-        s.refresh(job)
-        if job.status == PENDING:
-            job.status = RUNNING
-            job.started_at = job.started_at or now
-            s.add(_status_event(job, RUNNING, now, step=step))
-        task_col = SUBMIT_STEPS.get(step)
-        if task_col and getattr(job, task_col[0]) is None:
-            # The "submitting" marker is committed before the paid call (contract 2.8).
-            setattr(job, task_col[1], getattr(job, task_col[1]) + 1)
-        job.updated_at = now
-        event = _open_step_event(s, job, step, now)
+        if starting:
+            running = _status_event_values(job_id, attempt, RUNNING, now, step=step)
+            s.execute(insert(JobEvent).values(**running))
+        event_id, step_started_at = _open_step_event(s, job_id, attempt, step, now)
+        fields = JobSnapshot.__dataclass_fields__
         return Claim(
-            snapshot=JobSnapshot.of(job),
-            step_started_at=event.started_at,
-            event_id=event.id,
-            priority=job.priority,
+            snapshot=JobSnapshot(**{name: values.get(name, getattr(row, name)) for name in fields}),
+            step_started_at=step_started_at,
+            event_id=event_id,
+            priority=row.priority,
         )
 
 
@@ -233,7 +265,7 @@ def _finish_once(
     salvage: dict[str, Any] | None,
 ) -> str:
     with deps.sessionmaker.begin() as s:
-        job = s.get(Job, claim.snapshot.id, with_for_update=True)
+        job = s.get(Job, claim.snapshot.id, with_for_update=True, options=_WRITE_ONLY_ON_FINISH)
         if job is None or job.lease_owner != delivery or job.current_step != step:
             # Someone declared this run dead and moved on; still keep a paid task id it obtained,
             # so the next run polls that task instead of paying for another.
@@ -242,7 +274,8 @@ def _finish_once(
                     setattr(job, column, value)
             log.warning("lease_lost", job_id=str(claim.snapshot.id), step=step, salvaged=bool(salvage))
             return "lease-lost"
-        outcome, scheduled = apply(s, job)
+        with s.no_autoflush:  # one UPDATE of the job row at commit, not one per query inside apply
+            outcome, scheduled = apply(s, job)
         job.lease_owner = None
         job.lease_until = None
         job.updated_at = deps.clock()
@@ -413,12 +446,15 @@ def _mark_cancelled(s: Session, job: Job, now: datetime) -> None:
     s.add(_status_event(job, CANCELLED, now, step=job.current_step))
 
 
-def _open_step_event(s: Session, job: Job, step: str, now: datetime) -> JobEvent:
-    event = s.scalars(
-        select(JobEvent)
+def _open_step_event(
+    s: Session, job_id: uuid.UUID, attempt: int, step: str, now: datetime
+) -> tuple[int, datetime]:
+    """The step run's event: the open one a status check or a resumed run continues, else a new one."""
+    found = s.execute(
+        select(JobEvent.id, JobEvent.started_at)
         .where(
-            JobEvent.job_id == job.id,
-            JobEvent.attempt == job.attempt,
+            JobEvent.job_id == job_id,
+            JobEvent.attempt == attempt,
             JobEvent.kind == "step",
             JobEvent.step == step,
             JobEvent.finished_at.is_(None),
@@ -426,28 +462,41 @@ def _open_step_event(s: Session, job: Job, step: str, now: datetime) -> JobEvent
         .order_by(JobEvent.id.desc())
         .limit(1)
     ).first()
-    if event is None:
-        event = JobEvent(
-            job_id=job.id, attempt=job.attempt, kind="step", step=step, status="running", started_at=now
-        )
-        s.add(event)
-        s.flush()
-    return event
+    if found is not None:
+        return found.id, found.started_at
+    event_id = s.execute(
+        insert(JobEvent)
+        .values(job_id=job_id, attempt=attempt, kind="step", step=step, status="running", started_at=now)
+        .returning(JobEvent.id)
+    ).scalar_one()
+    return event_id, now
+
+
+def _status_event_values(
+    job_id: uuid.UUID,
+    attempt: int,
+    status: str,
+    now: datetime,
+    *,
+    step: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "attempt": attempt,
+        "kind": "status",
+        "step": step,
+        "status": status,
+        "started_at": now,
+        "finished_at": now,
+        "message": message,
+    }
 
 
 def _status_event(
     job: Job, status: str, now: datetime, *, step: str | None = None, message: str | None = None
 ) -> JobEvent:
-    return JobEvent(
-        job_id=job.id,
-        attempt=job.attempt,
-        kind="status",
-        step=step,
-        status=status,
-        started_at=now,
-        finished_at=now,
-        message=message,
-    )
+    return JobEvent(**_status_event_values(job.id, job.attempt, status, now, step=step, message=message))
 
 
 def _artifact_exists(deps: Dependencies, artifact_id: int | None) -> bool:
