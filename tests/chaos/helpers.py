@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from redis import Redis
 from rq import Worker
+from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE
 from sqlalchemy import func, select, text
 
 from core.config import Settings
@@ -140,6 +141,7 @@ class Fleet:
     def __init__(self, settings: Settings, log_dir: Path, **env: str) -> None:
         self.settings, self.log_dir, self.env = settings, log_dir, env
         self.procs: dict[str, subprocess.Popen] = {}
+        self.rq_names: dict[str, str] = {}
         self._seq = 0
 
     def start(self, name: str | None = None) -> str:
@@ -147,8 +149,9 @@ class Fleet:
         name = name or f"w{self._seq}"
         env = settings_env(self.settings, LOG_JSON="true", **self.env)
         log = (self.log_dir / f"{name}.log").open("ab")
+        rq_name = self.rq_names.setdefault(name, f"{name}-{uuid.uuid4().hex[:6]}")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "worker", "--name", f"{name}-{uuid.uuid4().hex[:6]}"],
+            [sys.executable, "-m", "worker", "--name", rq_name],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -157,9 +160,12 @@ class Fleet:
         )
         return name
 
-    def horses(self, name: str) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.procs[name].pid)], capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
+    def executing(self, redis: Redis, name: str) -> list[str]:
+        """The RQ job ids this worker is executing, for either worker class and even after a flush:
+        RQ re-adds an execution to the worker's own set when it starts one (the worker registry, read
+        by `current_delivery`, is not rebuilt until the worker restarts)."""
+        members = redis.smembers(WORKER_EXECUTIONS_KEY_TEMPLATE.format(self.rq_names[name]))
+        return sorted(m.decode().rsplit(":", 1)[0] for m in members)
 
     def log_tail(self, name: str, size: int = 2000) -> str:
         data = (self.log_dir / f"{name}.log").read_bytes()

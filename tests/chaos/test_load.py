@@ -53,7 +53,7 @@ def test_load_with_every_fault_in_turn(deps, sim, settings, redis_url, tmp_path,
     started = time.monotonic()
     with (
         override_deps(deps, **tuned) as d,
-        fleet(settings, tmp_path, WORKER_CLASS="fork") as workers,
+        fleet(settings, tmp_path) as workers,
         reconciling(d, 2.0),
     ):
 
@@ -64,17 +64,17 @@ def test_load_with_every_fault_in_turn(deps, sim, settings, redis_url, tmp_path,
                 for i in range(share)
             ]
 
-        def mid_step(name: str) -> list[int]:
-            """Wait for `name`'s work-horse; when the load has drained, add a job so there is a step
-            to interrupt (a fast machine finishes the 60 default jobs before the last faults)."""
+        def mid_step(name: str) -> list[str]:
+            """Wait until `name` executes a step; when the load has drained, add a job so there is a
+            step to interrupt (a fast machine finishes the 60 default jobs before the last faults)."""
 
-            def busy() -> list[int]:
+            def busy() -> list[str]:
                 assert workers.procs[name].poll() is None, f"{name} died: {workers.log_tail(name)}"
-                horses = workers.horses(name)
-                if not horses and _drained(d, ids):
+                running = workers.executing(d.redis, name)
+                if not running and _drained(d, ids):
                     extra.append(submit_job(d, users[0], f"Top-up song {len(extra)}").id)
                     ids.append(extra[-1])
-                return horses
+                return running
 
             return wait_for(busy, 120, f"{name} mid-step", every=0.02)
 
@@ -90,9 +90,8 @@ def test_load_with_every_fault_in_turn(deps, sim, settings, redis_url, tmp_path,
                 pass
             for f in futures:
                 ids += f.result()
-            # After the flush RQ's worker registry no longer lists these workers, so "mid-step"
-            # is read from the process table: the worker has a work-horse. Hence forking workers
-            # here; tests/chaos/test_faults.py runs the same signals against the default class.
+            # After the flush RQ's worker registry no longer lists these workers: "mid-step" is read
+            # from each worker's own executions set, which RQ writes again for every step it starts.
             delivery = mid_step("w1")
             workers.sigterm("w1")
             workers.procs["w1"].wait(120)
