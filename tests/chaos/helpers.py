@@ -69,6 +69,13 @@ CHAOS_SETTINGS: dict[str, object] = {
 LATENCY = {"llm": 0.6, "music": 1.5, "image": 1.0}
 
 
+def step_of(rq_job_id: str | None) -> str | None:
+    """The step an RQ delivery runs: ids are `<job id>_<step>_<suffix>`."""
+    if not rq_job_id or "_" not in rq_job_id:
+        return None
+    return rq_job_id.split("_", 1)[1].rsplit("_", 1)[0]
+
+
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
 
