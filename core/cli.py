@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -225,6 +226,31 @@ def _batch_parser(sub: Any) -> None:
 
 
 _PARSER_HOOKS.append(_batch_parser)
+
+
+@command("refresh-rollups")
+def cmd_refresh_rollups(deps: Dependencies, args: argparse.Namespace) -> int:
+    """Build the Metrics page's rollups now: after an upgrade onto a large database, rather than wait
+    for worker.cron's first pass while the page reads the raw tables."""
+    from core import rollup
+
+    report = rollup.refresh(deps)
+    kind = "full build" if report.full else "refresh"
+    if args.json:
+        out(json.dumps(dataclasses.asdict(report)))
+    elif report.skipped:
+        out("another process is refreshing the rollups; nothing done")
+    else:
+        out(f"rollups: {kind} of {report.hours:,} hours in {report.seconds:.1f} s")
+    return 0
+
+
+def _refresh_parser(sub: Any) -> None:
+    p = sub.add_parser("refresh-rollups", help="build or refresh the Metrics page's rollups now")
+    p.add_argument("--json", action="store_true")
+
+
+_PARSER_HOOKS.append(_refresh_parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ clock the test moves, so every hour boundary is where the test puts it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import random
 import uuid
@@ -20,8 +21,10 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 
 from core import rollup, stats
+from core.cli import main
 from core.config import load_settings
 from core.deps import Dependencies, build_dependencies
+from core.jobs import submit_job
 from core.migrate import upgrade
 from core.models import (
     CANCELLED,
@@ -36,8 +39,9 @@ from core.models import (
     StepRollup,
 )
 from core.users import Actor
-from tests.conftest import work
+from tests.conftest import run_until_done, work
 from tests.factories import make_user
+from tests.lifecycle.test_lifecycle_cli import use_settings_env
 
 NOW = datetime(2026, 6, 10, 12, 34, 56, tzinfo=UTC)
 MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet")
@@ -376,3 +380,18 @@ def test_the_cron_task_refreshes_the_rollups_through_rq(deps):
     with deps.engine.begin() as conn:  # served from the rollup now: the raw row may go
         conn.execute(delete(Job))
     assert stats.success_rate(deps, alice, f)["completed"].sum() == 1
+
+
+def test_the_cli_builds_the_rollups_on_demand(deps, sim, settings, monkeypatch, capsys):
+    """After an upgrade onto a big database an operator builds them at once, not at cron's first pass."""
+    use_settings_env(settings, monkeypatch)
+    job = submit_job(deps, make_user(deps), "A polka about a rollup")
+    assert run_until_done(deps, [job.id]) == {str(job.id): "completed"}
+    capsys.readouterr()
+    assert rollup.refreshed_at(deps) is None
+    assert main(["refresh-rollups", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["full"] is True and report["hours"] >= 1 and not report["skipped"]
+    assert rollup.refreshed_at(deps) is not None
+    assert main(["refresh-rollups"]) == 0
+    assert capsys.readouterr().out.startswith("rollups: refresh of ")
