@@ -204,6 +204,7 @@ def _inflight(report: Report, lines: list[str]) -> None:
 
 def _orchestration(report: Report, lines: list[str], worker_class: str, m: int) -> None:
     sim_port = stk.free_port()
+    report.line(lines, "")
     report.line(lines, f"**WORKER_CLASS={worker_class}**")
     with scratch_database() as db_url, scratch_redis() as redis_url:
         env = _env(
