@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import uuid
+from functools import partial
 
 from rq import get_current_job
 from sqlalchemy.orm import configure_mappers
@@ -38,6 +39,10 @@ def prepare_parent(deps: Dependencies, *, warm: bool = False) -> None:
     """
     _cache["deps"] = deps
     _cache["pid"] = os.getpid()
+    # Any fork of this process (a work-horse, RQ's scheduler process, started again whenever it wins
+    # the scheduler lock) forgets the pooled connections without closing them: an inline worker's pool
+    # is live by then, and a child closing an inherited socket would cut the parent's connection.
+    os.register_at_fork(after_in_child=partial(deps.engine.dispose, close=False))
     if warm:
         configure_mappers()
         with deps.sessionmaker() as s:
