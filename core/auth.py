@@ -71,6 +71,22 @@ def create_user(deps: Dependencies, username: str, password: str, *, admin: bool
         return actor_for(user)
 
 
+def set_password(deps: Dependencies, username: str, password: str) -> Actor:
+    """An operator's reset: the new hash replaces the old and every session of the user ends."""
+    from core.sessions import revoke_user_sessions
+
+    if len(password) < 8:
+        raise UserError("Passwords need at least 8 characters.")
+    with deps.sessionmaker.begin() as s:
+        user = find_user(s, username.strip())
+        if user is None:
+            raise UserError(f"No user named {username.strip()!r}.")
+        user.password_hash = hash_password(password, hasher_for(deps.settings))
+        actor = actor_for(user)
+    revoke_user_sessions(deps, actor.id)
+    return actor
+
+
 def authenticate(deps: Dependencies, username: str, password: str) -> Actor:
     """Raises UserError with one generic message whatever was wrong."""
     with deps.sessionmaker.begin() as s:

@@ -523,7 +523,7 @@ def neutralise(cell: object) -> str:
 
 
 def results_csv(deps: Dependencies, actor: Actor, batch_id: uuid.UUID | str) -> bytes:
-    """concept, status, title, audio, image, error — UTF-8 with BOM so Excel opens it as UTF-8."""
+    """concept, status, title, audio, image, error, job_id — UTF-8 with BOM so Excel opens it as UTF-8."""
     with deps.sessionmaker() as s:
         batch = _load_batch(s, actor, batch_id)
         jobs = s.execute(

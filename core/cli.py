@@ -114,21 +114,33 @@ def cmd_run(deps: Dependencies, args: argparse.Namespace) -> int:
     return run_product(deps, app_port=args.port, open_browser=not args.no_browser, say=out)
 
 
-@command("create-user")
-def cmd_create_user(deps: Dependencies, args: argparse.Namespace) -> int:
-    """The password comes from stdin when it is not a terminal (one line), else from a double prompt."""
-    from core.auth import create_user
-
+def _read_password(name: str) -> str:
+    """From stdin when it is not a terminal (one line), else from a double prompt."""
     if sys.stdin.isatty():
         import getpass
 
-        password = getpass.getpass(f"Password for {args.name}: ")
+        password = getpass.getpass(f"Password for {name}: ")
         if getpass.getpass("Repeat it: ") != password:
-            raise UserError("The two passwords differ; nothing was created.")
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    actor = create_user(deps, args.name, password, admin=args.admin)
+            raise UserError("The two passwords differ; nothing was changed.")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@command("create-user")
+def cmd_create_user(deps: Dependencies, args: argparse.Namespace) -> int:
+    from core.auth import create_user
+
+    actor = create_user(deps, args.name, _read_password(args.name), admin=args.admin)
     out(f"created {actor.role} {actor.username!r} (id {actor.id})")
+    return 0
+
+
+@command("set-password")
+def cmd_set_password(deps: Dependencies, args: argparse.Namespace) -> int:
+    from core.auth import set_password
+
+    actor = set_password(deps, args.name, _read_password(args.name))
+    out(f"new password set for {actor.username!r}; their sessions were signed out")
     return 0
 
 
@@ -172,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("create-user", help="create an account (password from stdin or a prompt)")
     p.add_argument("name")
     p.add_argument("--admin", action="store_true", help="an admin sees every user's jobs")
+    p = sub.add_parser("set-password", help="reset a user's password (from stdin or a prompt)")
+    p.add_argument("name")
     p = sub.add_parser("run", help="run the whole product (simulator, worker, app)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--no-browser", action="store_true")

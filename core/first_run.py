@@ -1,4 +1,4 @@
-"""The first admin on a fresh database: `demo`, with a one-time password printed by `make run`."""
+"""The first admin on a fresh database: `demo`, with a generated password printed once by `make run`."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def ensure_first_admin(deps: Dependencies, say: Callable[[str], None]) -> bool:
     create_user(deps, "demo", password, admin=True)
     say("=" * 64)
     say("First run: created the admin user 'demo'.")
-    say(f"One-time password: {password}")
-    say("Sign in with it, then create accounts with: python -m core.cli create-user NAME [--admin]")
-    say("Lost it? Set a new one: python -m core.cli create-user NAME --admin (another admin account).")
+    say(f"Password (shown only now): {password}")
+    say("Sign in with it, then create accounts with: .venv/bin/python -m core.cli create-user NAME [--admin]")
+    say("Lost it, or want your own? .venv/bin/python -m core.cli set-password demo")
     say("=" * 64)
     return True

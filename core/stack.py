@@ -240,4 +240,8 @@ def run_product(deps: Any, *, app_port: int, open_browser: bool, say: Any) -> in
         say(f"Could not start Songsmith: {exc}. The process logs above say why.")
         return 1
     finally:
+        # `make` forwards the signal it got, and a second Ctrl-C is common: neither may abort the
+        # cleanup half way and leave children running in their own sessions.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
         stack.stop()

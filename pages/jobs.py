@@ -76,4 +76,4 @@ if len(cursors) > 1 and left.button("Newer", key="jobs.prev", icon=":material/ch
 if page and page.next_cursor and right.button("Older", key="jobs.next", icon=":material/chevron_right:"):
     cursors.append(page.next_cursor)
     st.rerun()
-st.caption(f"Page {len(cursors)} · click a row to open the job")
+st.caption(f"Page {len(cursors)} · tick the box at the left of a row to open the job")

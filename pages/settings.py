@@ -60,11 +60,10 @@ ids = [m.id for m in matches]
 if not ids:
     st.info("No model matches that search.")
 else:
+    # The search narrows the list, never the current value: a box must not silently show another model.
+    mine = ids if setting.model in ids else [setting.model, *ids]
     picked = st.selectbox(
-        "Model for my new jobs",
-        ids,
-        index=ids.index(setting.model) if setting.model in ids else 0,
-        key="settings.model",
+        "Model for my new jobs", mine, index=mine.index(setting.model), key="settings.model"
     )
     left, right = st.columns(2)
     if left.button("Save my model", key="settings.save", type="primary"):
@@ -79,11 +78,9 @@ else:
 if actor.is_admin and ids:
     st.subheader("Team default (admin)")
     st.caption(f"Users who have not picked a model get **{setting.default_model}**.")
+    team = ids if setting.default_model in ids else [setting.default_model, *ids]
     default_pick = st.selectbox(
-        "Default model",
-        ids,
-        index=ids.index(setting.default_model) if setting.default_model in ids else 0,
-        key="settings.default_model",
+        "Default model", team, index=team.index(setting.default_model), key="settings.default_model"
     )
     if st.button("Save the default", key="settings.save_default"):
         saved_default = guarded(lambda: set_default_model(deps, actor, default_pick))

@@ -55,3 +55,22 @@ def test_the_cli_cannot_show_another_users_job(cli_env, capsys):
     assert SECRET_CONCEPT not in captured.out + captured.err
     assert cli.main(["--user", "alice", "status", str(owned.job_id), "--json"]) == 0
     assert SECRET_CONCEPT in capsys.readouterr().out
+
+
+def test_set_password_replaces_the_old_one_and_signs_the_user_out(cli_env, monkeypatch, capsys):
+    from core.sessions import resume_session, start_session
+
+    ana = make_user(cli_env, "ana", password="first-password")
+    token = start_session(cli_env, ana)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("second-password\n"))
+    assert cli.main(["set-password", "ANA"]) == 0
+    assert "new password set for 'ana'" in capsys.readouterr().out
+    assert authenticate(cli_env, "ana", "second-password").id == ana.id
+    with pytest.raises(cli.UserError):
+        authenticate(cli_env, "ana", "first-password")
+    assert resume_session(cli_env, token) is None, "the old sessions ended"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    assert cli.main(["set-password", "ana"]) == 1
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long-enough-pw\n"))
+    assert cli.main(["set-password", "nobody"]) == 1
+    assert "No user named 'nobody'" in capsys.readouterr().err

@@ -57,3 +57,16 @@ def test_admins_set_the_team_default(open_app, deps, sim):
     assert not at.exception
     with deps.sessionmaker() as s:
         assert s.scalars(select(AppSetting.value)).one() == "anthropic/claude-3.5-haiku"
+
+
+def test_a_search_that_hides_the_current_models_keeps_them_selected(open_app, deps, sim):
+    """Narrowing the list must not swap what a box shows: saving then would change the team default."""
+    admin = make_user(deps, "root", admin=True)
+    at = open_app(admin, "pages/settings.py")
+    default = at.selectbox(key="settings.default_model").value
+    assert not default.startswith("anthropic/")
+    at.text_input(key="settings.search").input("claude").run()
+    assert not at.exception
+    assert at.selectbox(key="settings.default_model").value == default
+    assert at.selectbox(key="settings.model").value == default
+    assert "anthropic/claude-3.5-haiku" in at.selectbox(key="settings.default_model").options
