@@ -17,7 +17,7 @@ from core.logs import get_logger
 from core.pipeline import prompts
 from core.pipeline.errors import StepFailed
 from core.providers.base import ChatResult, ImageProvider, LLMProvider, MusicProvider
-from core.providers.errors import InvalidOutputError
+from core.providers.errors import InvalidOutputError, RetryableProviderError
 from core.providers.openrouter import extract_json
 from core.storage import LocalArtifactStore, StoredFile
 
@@ -198,14 +198,32 @@ def poll_delay(settings: Settings, polls: int) -> float:
     return min(settings.poll_max_seconds, settings.poll_initial_seconds * settings.poll_growth**polls)
 
 
-def _check_deadline(ctx: StepContext, provider: str, deadline: float) -> None:
+def _late(ctx: StepContext, provider: str, deadline: float) -> str | None:
+    """The failure reason once the step has waited past its deadline, else None."""
     elapsed = (ctx.now - ctx.step_started_at).total_seconds()
-    if elapsed > deadline:
-        within = f"{deadline:.0f} seconds" if deadline < 120 else f"{deadline / 60:.0f} minutes"
-        raise StepFailed(
-            f"{provider} did not finish the task within {within} "
-            f"({ctx.job.step_polls} checks); retry the job to keep waiting on the same task."
-        )
+    if elapsed <= deadline:
+        return None
+    within = f"{deadline:.0f} seconds" if deadline < 120 else f"{deadline / 60:.0f} minutes"
+    return (
+        f"{provider} did not finish the task within {within} "
+        f"({ctx.job.step_polls} checks); retry the job to keep waiting on the same task."
+    )
+
+
+def _poll_within_deadline(ctx: StepContext, provider: str, deadline: float, poll: Callable[[], Any]) -> Any:
+    """Look even when late: under a backlog the checks themselves can be delayed past the deadline, and a
+    paid task that finished is kept however late we look. Past the deadline, a task still running or a
+    provider that cannot answer fails the step with the deadline as the reason."""
+    late = _late(ctx, provider, deadline)
+    try:
+        status = poll()
+    except RetryableProviderError:
+        if late:
+            raise StepFailed(late) from None
+        raise
+    if late and status.state == "running":
+        raise StepFailed(late)
+    return status
 
 
 def _download(ctx: StepContext, *, kind: str, url: str) -> NewArtifact:
@@ -268,8 +286,13 @@ def render_audio(ctx: StepContext) -> StepResult:
             updates={"music_task_id": task_id},
             output={"submitted": True},
         )
-    _check_deadline(ctx, music.name, ctx.settings.music_deadline_seconds)
-    status = music.poll(job.music_task_id, request_id=job.correlation_id)
+    task_id = job.music_task_id
+    status = _poll_within_deadline(
+        ctx,
+        music.name,
+        ctx.settings.music_deadline_seconds,
+        lambda: music.poll(task_id, request_id=job.correlation_id),
+    )
     if status.state == "running":
         return Wait(
             delay=poll_delay(ctx.settings, job.step_polls + 1),
@@ -332,8 +355,13 @@ def render_cover(ctx: StepContext) -> StepResult:
             updates={"image_task_id": task_id},
             output={"submitted": True},
         )
-    _check_deadline(ctx, image.name, ctx.settings.image_deadline_seconds)
-    status = image.poll(job.image_task_id, request_id=job.correlation_id)
+    image_task = job.image_task_id
+    status = _poll_within_deadline(
+        ctx,
+        image.name,
+        ctx.settings.image_deadline_seconds,
+        lambda: image.poll(image_task, request_id=job.correlation_id),
+    )
     if status.state == "running":
         return Wait(
             delay=poll_delay(ctx.settings, job.step_polls + 1),

@@ -249,6 +249,24 @@ def test_a_task_that_never_finishes_fails_at_its_deadline(deps, sim, settings):
     assert paid["music"] == 1
 
 
+def test_a_check_delayed_past_the_deadline_still_keeps_a_finished_task(deps, sim):
+    """A backlog (thousands of jobs ahead in the queue) can hold the first check past the deadline: the
+    song the user paid for is finished by then and must be kept, not failed unseen."""
+    sim_control(sim, "/_sim/config", {"latency": {"music": 0, "image": 0}})
+    with override_deps(deps, music_deadline_seconds=0.01, image_deadline_seconds=0.01) as late:
+        detail, paid = run_one(late, sim, [])
+    assert detail.status == "completed", detail.error_message
+    assert paid["music"] == 1 and paid["image"] == 1
+
+
+def test_past_the_deadline_an_unreachable_provider_fails_with_the_deadline(deps, sim):
+    fault = {"endpoint": "suno_poll", "kind": "status", "status": 503, "times": -1}
+    with override_deps(deps, music_deadline_seconds=0.01) as late:
+        detail, _ = run_one(late, sim, [fault])
+    assert detail.status == "failed" and detail.error_step == "render_audio"
+    assert "did not finish the task within" in detail.error_message
+
+
 def test_an_ambiguous_submit_is_resubmitted_at_most_once(deps, sim):
     """A 500 after the task was created: the contract allows one resubmit (a possible double charge)."""
     fault = {
